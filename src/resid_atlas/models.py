@@ -1,0 +1,151 @@
+"""Named model entries of the config -> (model, tokenizer), from three sources.
+
+- gguf-package: weights inside an installed Python package (the embedded SmolLM2-135M-Instruct);
+- hf: any Hugging Face causal LM by id and revision (needs the hub or a filled local cache);
+- random-init: an untrained model shaped like another entry, or an explicit small config.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import torch
+
+from resid_atlas.devices import resolve_device, resolve_dtype
+from resid_atlas.errors import AtlasError
+from resid_atlas.model_catalog import entry as _entry
+from resid_atlas.model_catalog import gguf_location, guard_gguf
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    model: torch.nn.Module
+    tokenizer: object
+    spec: dict
+
+    @property
+    def n_layers(self) -> int:
+        return int(self.model.config.num_hidden_layers)
+
+    @property
+    def d_model(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def describe(self) -> dict:
+        return {
+            "model": self.name,
+            "source": self.spec["source"],
+            "id": self.spec.get("id"),
+            "revision": self.spec.get("revision"),
+            "like": self.spec.get("like"),
+            "seed": self.spec.get("seed"),
+            "architecture": type(self.model).__name__,
+            "n_layers": self.n_layers,
+            "d_model": self.d_model,
+            "n_parameters": sum(p.numel() for p in self.model.parameters()),
+            "dtype": str(next(self.model.parameters()).dtype).removeprefix("torch."),
+        }
+
+
+def _hub_error(name: str, spec: dict, exc: Exception) -> AtlasError:
+    revision = spec.get("revision", "main")
+    reason = str(exc).splitlines()[0] if str(exc) else ""
+    return AtlasError(
+        f"model '{name}': could not load '{spec['id']}' (revision {revision}) from the Hugging "
+        f"Face hub: {type(exc).__name__}: {reason}. The hub may be "
+        "unreachable from this machine: run where it is reachable, or download the model once into "
+        "the HF cache (HF_HOME) and set HF_HUB_OFFLINE=1; check the id and revision."
+    )
+
+
+def _hf_kwargs(spec: dict) -> dict:
+    kwargs = {}
+    if spec.get("revision"):
+        kwargs["revision"] = spec["revision"]
+    return kwargs
+
+
+def load_config_of(name: str, models: dict):
+    """The transformers config of an entry, without its weights."""
+    from transformers import AutoConfig
+
+    spec = _entry(name, models)
+    source = spec["source"]
+    if source == "gguf-package":
+        folder, file = gguf_location(name, spec)
+        return guard_gguf(name, folder / file, AutoConfig.from_pretrained, folder, gguf_file=file)
+    if source == "hf":
+        try:
+            return AutoConfig.from_pretrained(spec["id"], **_hf_kwargs(spec))
+        except Exception as exc:
+            raise _hub_error(name, spec, exc) from None
+    if "like" in spec:
+        return load_config_of(spec["like"], models)
+    return AutoConfig.for_model(spec["architecture"], **spec.get("config", {}))
+
+
+def load_tokenizer(name: str, models: dict):
+    from transformers import AutoTokenizer
+
+    from resid_atlas.byte_tokenizer import byte_tokenizer
+
+    spec = _entry(name, models)
+    source = spec["source"]
+    if source == "gguf-package":
+        folder, file = gguf_location(name, spec)
+        return guard_gguf(
+            name, folder / file, AutoTokenizer.from_pretrained, folder, gguf_file=file
+        )
+    if source == "hf":
+        try:
+            return AutoTokenizer.from_pretrained(spec["id"], **_hf_kwargs(spec))
+        except Exception as exc:
+            raise _hub_error(name, spec, exc) from None
+    if "like" in spec:
+        return load_tokenizer(spec["like"], models)
+    return byte_tokenizer()
+
+
+def load_model(
+    name: str, models: dict, device: str = "auto", dtype: str = "float32"
+) -> LoadedModel:
+    """Load a config entry's model in eval mode on `device` in compute `dtype`."""
+    from transformers import AutoModelForCausalLM
+
+    spec = _entry(name, models)
+    torch_dtype = resolve_dtype(dtype)
+    source = spec["source"]
+    log.info("loading model '%s' (%s)", name, source)
+    if source == "gguf-package":
+        folder, file = gguf_location(name, spec)
+        model = guard_gguf(
+            name,
+            folder / file,
+            AutoModelForCausalLM.from_pretrained,
+            folder,
+            gguf_file=file,
+            dtype=torch_dtype,
+        )
+    elif source == "hf":
+        try:
+            model = AutoModelForCausalLM.from_pretrained(
+                spec["id"], dtype=torch_dtype, **_hf_kwargs(spec)
+            )
+        except Exception as exc:
+            raise _hub_error(name, spec, exc) from None
+    else:
+        config = load_config_of(name, models)
+        torch.manual_seed(int(spec["seed"]))
+        model = AutoModelForCausalLM.from_config(config, dtype=torch_dtype)
+    tokenizer = load_tokenizer(name, models)
+    model.to(resolve_device(device)).eval()
+    model.requires_grad_(False)
+    return LoadedModel(name=name, model=model, tokenizer=tokenizer, spec=spec)

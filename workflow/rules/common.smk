@@ -1,0 +1,80 @@
+# Shared set-up: config validation, the package on the jobs' path, and input functions.
+import json
+import shlex
+import sys
+from pathlib import Path
+
+SRC = str(Path(workflow.basedir) / "src")
+sys.path.insert(0, SRC)
+# Jobs run `python -m resid_atlas`: put the package on their path, locally and on cluster nodes
+# (which re-read this file), without requiring an install. Snakemake formats the prefix, so the
+# doubled braces reach the shell as single ones.
+shell.prefix(
+    "set -euo pipefail; export PYTHONPATH="
+    + shlex.quote(SRC)
+    + "${{PYTHONPATH:+:$PYTHONPATH}}; "
+)
+
+from resid_atlas.config import validate_config
+from resid_atlas.model_catalog import n_layers
+
+validate_config(config, where="config")
+
+ENV = "../../envs/resid-atlas.yaml"
+NAME = "[A-Za-z0-9][A-Za-z0-9._-]*"
+
+
+def all_targets(wildcards):
+    """The default targets; each analysis contributes its target function here."""
+    return [path for targets in (activation_targets,) for path in targets()]
+
+
+def as_json(value):
+    """A config fragment for a job's command line (params, so a change reruns the job)."""
+    return json.dumps(value, sort_keys=True)
+
+
+def model_entries(model):
+    """The entry of `model` plus the one its `like:` points to: all a job needs to load it."""
+    entry = config["models"][model]
+    entries = {model: entry}
+    if "like" in entry:
+        entries[entry["like"]] = config["models"][entry["like"]]
+    return entries
+
+
+def layers(model):
+    return range(n_layers(model, config["models"]))
+
+
+def atlas_pairs():
+    """(dataset, model) pairs that get activation shards and the per-layer analyses."""
+    return [
+        (d, m) for d in config["atlas"]["datasets"] for m in config["atlas"]["models"]
+    ]
+
+
+def shard(dataset, model, layer, acts="activations"):
+    return f"results/{dataset}/{model}/{acts}/layer_{layer}.npy"
+
+
+def dataset_inputs(wildcards):
+    spec = config["datasets"][wildcards.dataset]
+    return [p for p in (spec.get("path"), spec.get("split_file")) if p]
+
+
+def extract_protocol(wildcards):
+    """`activations-<protocol>` directories re-extract under another protocol (controls)."""
+    return f"--protocol {wildcards.acts.split('-')[1]}" if "-" in wildcards.acts else ""
+
+
+def activation_targets():
+    return [
+        path
+        for dataset, model in atlas_pairs()
+        for path in [
+            f"results/{dataset}/{model}/activations/index.parquet",
+            f"results/{dataset}/{model}/activations/meta.json",
+            *(shard(dataset, model, layer) for layer in layers(model)),
+        ]
+    ]
