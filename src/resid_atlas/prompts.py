@@ -1,0 +1,86 @@
+"""Fixed-length token prompts for the perturbation studies (plateaus, stable regions).
+
+- `stream_windows`: the corpus (or any text file) tokenized as one stream and cut into
+  consecutive, non-overlapping windows, as the stable-regions paper cuts ordinary text; window 2i
+  and 2i+1 are neighbours.
+- `sentence_windows`: the first `length` tokens of each sentence long enough, keeping its id,
+  subject and attribute, so prompts can be paired by meaning.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from resid_atlas.errors import AtlasError
+
+WINDOW_SCHEMA = {
+    "window": pl.Int32,
+    "id": pl.String,
+    "subject": pl.String,
+    "attribute": pl.String,
+}
+
+
+def _encode(tokenizer, texts: list[str]) -> list[list[int]]:
+    return tokenizer(texts, add_special_tokens=False)["input_ids"]
+
+
+def _with_bos(tokenizer, rows: np.ndarray, prepend_bos: bool) -> np.ndarray:
+    if not prepend_bos or tokenizer.bos_token_id is None:
+        return rows
+    bos = np.full((rows.shape[0], 1), tokenizer.bos_token_id, dtype=rows.dtype)
+    return np.concatenate([bos, rows], axis=1)
+
+
+def stream_windows(
+    texts: list[str], tokenizer, length: int, limit: int | None = None, prepend_bos: bool = False
+) -> np.ndarray:
+    """[n, length (+1 with BOS)] int64 token windows cut from the texts joined by newlines."""
+    separator = _encode(tokenizer, ["\n"])[0]
+    stream: list[int] = []
+    for ids in _encode(tokenizer, texts):
+        stream.extend(ids)
+        stream.extend(separator)
+        if limit is not None and len(stream) >= length * limit:
+            break
+    n = len(stream) // length
+    if limit is not None:
+        n = min(n, limit)
+    if n == 0:
+        raise AtlasError(f"the text yields fewer than {length} tokens; no prompt window fits.")
+    rows = np.asarray(stream[: n * length], dtype=np.int64).reshape(n, length)
+    return _with_bos(tokenizer, rows, prepend_bos)
+
+
+def sentence_windows(
+    corpus: pl.DataFrame, tokenizer, length: int, prepend_bos: bool = False
+) -> tuple[np.ndarray, pl.DataFrame]:
+    """The first `length` tokens of every sentence that has that many, with their metadata."""
+    keep, rows = [], []
+    for i, ids in enumerate(_encode(tokenizer, corpus["text"].to_list())):
+        if len(ids) >= length:
+            keep.append(i)
+            rows.append(ids[:length])
+    if not rows:
+        raise AtlasError(f"no sentence has {length} tokens; lower the prompt length.")
+    meta = corpus[keep].select("id", "subject", "attribute")
+    meta = meta.with_columns(window=pl.int_range(len(keep), dtype=pl.Int32))
+    windows = _with_bos(tokenizer, np.asarray(rows, dtype=np.int64), prepend_bos)
+    return windows, meta.select(list(WINDOW_SCHEMA)).cast(WINDOW_SCHEMA)
+
+
+def text_file_lines(path: str | Path) -> list[str]:
+    """Non-empty lines of a UTF-8 text file (for prompts from any file in resources/)."""
+    path = Path(path)
+    if not path.is_file():
+        raise AtlasError(
+            f"{path}: prompt text file not found; check the prompts' path in the config."
+        )
+    try:
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    except UnicodeDecodeError:
+        raise AtlasError(f"{path}: not valid UTF-8; save the file as UTF-8.") from None
+    return [line for line in lines if line]
