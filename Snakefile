@@ -28,3 +28,4 @@ rule all:
 
 include: "workflow/rules/corpus.smk"
 include: "workflow/rules/activations.smk"
+include: "workflow/rules/regions.smk"

@@ -26,7 +26,9 @@ NAME = "[A-Za-z0-9][A-Za-z0-9._-]*"
 
 def all_targets(wildcards):
     """The default targets; each analysis contributes its target function here."""
-    return [path for targets in (activation_targets,) for path in targets()]
+    return [
+        path for targets in (activation_targets, regions_targets) for path in targets()
+    ]
 
 
 def as_json(value):
@@ -78,3 +80,43 @@ def activation_targets():
             *(shard(dataset, model, layer) for layer in layers(model)),
         ]
     ]
+
+
+def regions_corpus(wildcards):
+    """The corpus that supplies the stable-regions prompts (regions.dataset)."""
+    dataset = config["regions"]["dataset"]
+    if dataset not in config["datasets"]:
+        raise ValueError(
+            f"config: regions.dataset '{dataset}' is not defined under datasets; use one of: "
+            f"{', '.join(sorted(config['datasets']))}."
+        )
+    return f"results/{dataset}/corpus.parquet"
+
+
+def regions_targets():
+    models = config["regions"]["models"]
+    if not models:
+        return []
+    per_model = [
+        f"results/regions/{model}/{name}"
+        for model in models
+        for name in (
+            "curves.parquet",
+            "sharpness.parquet",
+            "slices.parquet",
+            "slice_anchors.parquet",
+            "meta.json",
+            "curves.png",
+            "slices.png",
+        )
+    ]
+    summary = [
+        f"results/regions/{name}"
+        for name in (
+            "summary.parquet",
+            "semantic.parquet",
+            "findings.parquet",
+            "sharpness.png",
+        )
+    ]
+    return per_model + summary

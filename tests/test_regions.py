@@ -1,0 +1,343 @@
+"""Stable regions: paths, sharpness, patched curves, slices, summary and the tiny run's outputs."""
+
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+
+from resid_atlas.commands.regions import check_settings
+from resid_atlas.errors import AtlasError
+from resid_atlas.regions.curves import clean_runs, curve_tables, interpolate_pair, resolve_layers
+from resid_atlas.regions.pairs import build_pairs, relation
+from resid_atlas.regions.paths import arc_path, linear_path, normalise, sharpness
+from resid_atlas.regions.slices import grid_points, similarities, slice_through
+from resid_atlas.regions.summary import (
+    bootstrap_median_ci,
+    findings_rows,
+    semantic_table,
+    summarise,
+)
+from resid_atlas.residual import ResidualStream
+
+SETTINGS = {
+    "pairings": ["stream", "meaning"],
+    "paths": ["linear", "arc"],
+    "n_pairs": 6,
+    "prompt_length": 10,
+    "prepend_bos": True,
+    "steps": 11,
+    "smooth_below": 1.2,
+    "sharp_above": 5.0,
+    "bootstrap": 200,
+    "seed": 0,
+}
+
+
+# --- paths and sharpness --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("steps", [3, 11, 101])
+def test_straight_line_has_sharpness_one(steps):
+    line = np.linspace(0, 2.5, steps)[None]
+    assert sharpness(normalise(line)) == pytest.approx([1.0])
+
+
+def test_one_jump_has_sharpness_steps_minus_one_and_step_count_matters():
+    for steps in (11, 21):
+        jump = (np.arange(steps) >= steps // 2).astype(float)[None] * 3.0
+        assert sharpness(normalise(jump)) == pytest.approx([steps - 1])
+    assert np.isnan(normalise(np.zeros((1, 5)))).all()
+
+
+def test_linear_path_end_points_and_even_steps():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(16, generator=g), torch.randn(16, generator=g)
+    x = linear_path(a, b, 11)
+    torch.testing.assert_close(x[0], a, rtol=0, atol=1e-6)
+    torch.testing.assert_close(x[-1], b, rtol=0, atol=1e-6)
+    gaps = (x[1:] - x[:-1]).norm(dim=1)
+    torch.testing.assert_close(gaps, gaps.mean().expand_as(gaps))
+
+
+def test_arc_keeps_its_norm_and_moves_evenly():
+    g = torch.Generator().manual_seed(0)
+    centre = torch.randn(32, generator=g, dtype=torch.float64)
+    u, v = (
+        torch.randn(32, generator=g, dtype=torch.float64),
+        torch.randn(32, generator=g, dtype=torch.float64),
+    )
+    a, b = centre + 5 * u / u.norm(), centre + 5 * v / v.norm()
+    x = arc_path(a, b, centre, 21)
+    torch.testing.assert_close(
+        (x - centre).norm(dim=1), torch.full((21,), 5.0, dtype=torch.float64)
+    )
+    torch.testing.assert_close(x[0], a)
+    torch.testing.assert_close(x[-1], b)
+    cos = torch.nn.functional.cosine_similarity(x[1:] - centre, x[:-1] - centre, dim=1)
+    torch.testing.assert_close(cos, cos.mean().expand_as(cos))  # equal angles per step
+    # unequal radii: the radius moves linearly between them
+    x = arc_path(centre + 2 * u / u.norm(), b, centre, 11)
+    torch.testing.assert_close(
+        (x - centre).norm(dim=1), torch.linspace(2, 5, 11, dtype=torch.float64)
+    )
+
+
+# --- patched runs on tiny models ------------------------------------------------------------
+
+
+def _windows(lm, n=4, length=8):
+    g = torch.Generator().manual_seed(3)
+    return torch.randint(0, lm.model.config.vocab_size, (n, length), generator=g).numpy()
+
+
+def test_interpolation_end_points_reproduce_clean_runs(tiny_lm):
+    stream = ResidualStream(tiny_lm.model)
+    windows = _windows(tiny_lm)
+    write, read = resolve_layers({"write_layer": 0, "read_layer": -1}, stream.n_layers, "tiny")
+    clean = clean_runs(stream, windows, write, read, batch=3)
+    acts = torch.from_numpy(clean["write"])
+    ids = torch.from_numpy(windows[0])
+    dist, kl, h = interpolate_pair(
+        stream, ids, acts[0], acts[1], acts.mean(0), write, read, 11, ["linear", "arc"]
+    )
+    assert dist.shape == kl.shape == (2, 11) and h.shape[:2] == (2, 11)
+    for k in range(2):
+        # a = 0 is prompt A's own clean run
+        np.testing.assert_allclose(h[k, 0], clean["read"][0], atol=1e-5, rtol=1e-5)
+        assert dist[k, 0] == 0 and kl[k, 0] == 0
+        # a = 1 is B's activation written into A's context: the full re-run gives the same
+        full = stream.run_patched(ids, write, -1, acts[1:2], read_layers=(read,))
+        np.testing.assert_allclose(h[k, -1], full.resid[read][0].numpy(), atol=1e-5, rtol=1e-5)
+    reads = stream.read(torch.from_numpy(windows), layers=[read])[0][:, -1]
+    np.testing.assert_allclose(clean["read"], reads.numpy(), atol=1e-5, rtol=1e-5)
+
+
+def test_layers_are_checked():
+    assert resolve_layers({"write_layer": 0, "read_layer": -1}, 30, "m") == (0, 29)
+    with pytest.raises(AtlasError, match="regions.read_layer = 40"):
+        resolve_layers({"write_layer": 0, "read_layer": 40}, 30, "m")
+    with pytest.raises(AtlasError, match="must come before"):
+        resolve_layers({"write_layer": -1, "read_layer": -1}, 30, "m")
+
+
+def test_settings_are_checked():
+    with pytest.raises(AtlasError, match="regions.sharp_above = 10"):
+        check_settings({**SETTINGS, "sharp_above": 10})
+    check_settings({**SETTINGS, "sharp_above": 10, "steps": 21})
+
+
+def test_curve_tables_mark_degenerate_pairs():
+    steps = 11
+    dist = np.stack([np.linspace(0, 3, steps), np.zeros(steps)])[:, None, :]
+    pairs = pl.DataFrame(
+        {"pairing": ["stream"] * 2, "pair": [0, 1], "window_a": [0, 2], "window_b": [1, 3]},
+        schema={"pairing": pl.String, "pair": pl.Int32, "window_a": pl.Int32, "window_b": pl.Int32},
+    )
+    clean = {"top": np.array([5, 5, 6, 7], dtype=np.int32)}
+    curves, per_pair = curve_tables(dist, dist.copy(), pairs, clean, ["linear"], "m")
+    assert curves.height == 2 * steps
+    assert per_pair["sharpness"][0] == pytest.approx(1.0)
+    assert per_pair["status"].to_list() == ["ok", "degenerate"]
+    assert np.isnan(per_pair["sharpness"][1])
+    assert per_pair["same_top"].to_list() == [True, False]
+
+
+def test_pairs_stream_and_meaning(tiny_config):
+    from resid_atlas.byte_tokenizer import byte_tokenizer
+    from resid_atlas.corpus import build_corpus
+
+    corpus = build_corpus(tiny_config["datasets"]["tiny"], "tiny")
+    tok = byte_tokenizer()
+    windows, table = build_pairs(corpus, tok, SETTINGS, "stream")
+    assert windows.shape == (12, 11)  # BOS + 10 tokens
+    assert (table["window_b"] == table["window_a"] + 1).all()
+    windows, table = build_pairs(corpus, tok, {**SETTINGS, "n_pairs": 40}, "meaning")
+    assert table.height == 40 and windows.shape[1] == 11
+    assert sorted(table["relation"].unique()) == [
+        "neither",
+        "same-attribute",
+        "same-both",
+        "same-subject",
+    ]
+    for row in table.iter_rows(named=True):
+        assert row["window_a"] != row["window_b"]
+        assert row["relation"] == relation(
+            row["subject_a"], row["attribute_a"], row["subject_b"], row["attribute_b"]
+        )
+
+
+# --- slices ---------------------------------------------------------------------------------
+
+
+def test_slice_grid_lies_in_the_anchors_plane():
+    g = torch.Generator().manual_seed(0)
+    anchors = torch.randn(3, 20, generator=g, dtype=torch.float64)
+    u, v, uv, points = grid_points(anchors, 9, 0.25)
+    assert points.shape == (81, 20)
+    origin = anchors.mean(0)
+    e1 = (anchors[1] - anchors[0]) / (anchors[1] - anchors[0]).norm()
+    assert uv[0, 1] == pytest.approx(uv[1, 1])  # e1 runs from anchor 0 to anchor 1
+    # every grid point is origin + u e1 + v e2: reconstructing the anchors from (u, v) is exact
+    e2 = anchors[2] - anchors[0] - ((anchors[2] - anchors[0]) @ e1) * e1
+    e2 = e2 / e2.norm()
+    recon = origin + uv[:, :1] * e1 + uv[:, 1:] * e2
+    torch.testing.assert_close(recon, anchors)
+    assert u[0] < uv[:, 0].min() and u[-1] > uv[:, 0].max()
+    assert v[0] < uv[:, 1].min() and v[-1] > uv[:, 1].max()
+
+
+def test_similarity_is_pure_colour_at_the_anchors():
+    h = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    sims, nearest = similarities(h, h)
+    assert np.diag(sims) == pytest.approx([1, 1, 1])
+    assert nearest.tolist() == [0, 1, 2]
+
+
+def test_slice_on_a_tiny_model(tiny_lm):
+    stream = ResidualStream(tiny_lm.model)
+    windows = _windows(tiny_lm, n=3)
+    clean = clean_runs(stream, windows, 0, stream.n_layers - 1)
+    result = slice_through(
+        stream, torch.from_numpy(windows[0]), torch.from_numpy(clean["write"]), 0, 2, 8, batch=20
+    )
+    assert result["rgb"].shape == (8, 8, 3) and np.isfinite(result["rgb"]).all()
+    assert result["rgb"].min() >= 0 and result["rgb"].max() <= 1
+    assert result["nearest"].shape == (8, 8) and set(np.unique(result["nearest"])) <= {0, 1, 2}
+
+
+# --- summary and findings -------------------------------------------------------------------
+
+
+def _pairs_table(model, values, same_top, subject_b=None):
+    n = len(values)
+    return pl.DataFrame(
+        {
+            "model": model,
+            "pairing": "stream",
+            "pair": np.arange(n, dtype=np.int32),
+            "path": "linear",
+            "steps": 11,
+            "sharpness": np.asarray(values, float),
+            "sharpness_kl": np.asarray(values, float),
+            "status": "ok",
+            "same_top": same_top,
+            "relation": None,
+            "subject_a": "s",
+            "subject_b": subject_b or ["s"] * n,
+        },
+        schema_overrides={"relation": pl.String, "steps": pl.Int32},
+    )
+
+
+def _meta(model, source, n_parameters=1000, like=None, revision=None, step=None):
+    return {
+        "model": model,
+        "source": source,
+        "n_parameters": n_parameters,
+        "like": like,
+        "revision": revision,
+        "id": None,
+        "training_step": 0 if source == "random-init" else step,
+    }
+
+
+def test_bootstrap_ci_brackets_the_median():
+    x = np.random.default_rng(0).normal(3.0, 1.0, 400)
+    lo, hi = bootstrap_median_ci(x, 500, 0)
+    assert lo < np.median(x) < hi and hi - lo < 0.5
+
+
+def test_findings_on_planted_sharpness():
+    rng = np.random.default_rng(0)
+    n = 60
+    same = np.arange(n) % 2 == 0
+    trained = np.where(same, rng.uniform(1.0, 1.15, n), rng.uniform(6.0, 9.5, n))
+    init = rng.uniform(1.0, 1.1, n)
+    pairs = pl.concat([_pairs_table("big", trained, same), _pairs_table("big-init", init, same)])
+    metas = {"big": _meta("big", "hf"), "big-init": _meta("big-init", "random-init", like="big")}
+    settings = {**SETTINGS, "pairings": ["stream"], "paths": ["linear"]}
+    summary = summarise(pairs, metas, settings)
+    assert summary.filter(pl.col("model") == "big")["median"][0] == pytest.approx(
+        np.median(trained)
+    )
+    rows = {
+        (r["claim_id"], r["model"]): r for r in findings_rows(pairs, summary, settings, "f.png")
+    }
+    assert rows[("trained-sharper-than-init", "big")]["verdict"] == "holds"
+    assert rows[("random-init-straight", "big-init")]["verdict"] == "holds"
+    assert rows[("same-prediction-same-region", "big")]["verdict"] == "holds"
+    assert rows[("similar-prompts-same-region", "big")]["verdict"] == "not run"
+    semantic = semantic_table(pairs, settings).filter(
+        (pl.col("model") == "big") & (pl.col("split_by") == "same_top")
+    )
+    shared = semantic.filter(pl.col("group") == "shared")
+    assert shared["n_pairs"][0] == n // 2 and shared["share_smooth"][0] == 1.0
+
+
+def test_findings_trend_over_size_and_checkpoints():
+    rng = np.random.default_rng(1)
+    pairs, metas = [], {}
+    for i, size in enumerate([70, 160, 410]):
+        name = f"p{size}"
+        pairs.append(_pairs_table(name, rng.uniform(2 + 2 * i, 3 + 2 * i, 20), np.ones(20, bool)))
+        metas[name] = _meta(name, "hf", n_parameters=size * 10**6)
+    for step in (1000, 10000):
+        name = f"p160-step{step}"
+        pairs.append(_pairs_table(name, rng.uniform(1, 1.5, 20) * step / 1000, np.ones(20, bool)))
+        metas[name] = {
+            **_meta(name, "hf", 160 * 10**6, revision=f"step{step}", step=step),
+            "id": "pythia",
+        }
+    pairs.append(_pairs_table("p160-init", rng.uniform(1, 1.05, 20), np.ones(20, bool)))
+    metas["p160-init"] = _meta("p160-init", "random-init", 160 * 10**6, like="p160-step1000")
+    pairs = pl.concat(pairs)
+    settings = {**SETTINGS, "pairings": ["stream"], "paths": ["linear"]}
+    summary = summarise(pairs, metas, settings)
+    rows = [r for r in findings_rows(pairs, summary, settings, "f.png")]
+    size = [r for r in rows if r["claim_id"] == "sharper-with-size"]
+    training = [r for r in rows if r["claim_id"] == "sharper-with-training"]
+    assert len(size) == 1 and size[0]["value"] == pytest.approx(1.0)
+    assert len(training) == 1 and training[0]["value"] == pytest.approx(1.0)
+    assert "p160-init" in training[0]["model"]
+
+
+# --- the tiny end-to-end run ----------------------------------------------------------------
+
+
+@pytest.mark.workflow
+def test_tiny_run_regions_outputs(tiny_run):
+    out = tiny_run / "results/regions"
+    run = out / "tiny-llama"
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["write_site"] == "blocks.0.hook_resid_post"
+    assert meta["read_site"] == "blocks.2.hook_resid_post"
+    assert meta["n_parameters"] > 0 and meta["training_step"] == 0
+    sharp = pl.read_parquet(run / "sharpness.parquet")
+    assert set(sharp["pairing"]) == {"stream", "meaning"} and set(sharp["path"]) == {
+        "linear",
+        "arc",
+    }
+    assert sharp.height == 2 * 2 * 8
+    ok = sharp.filter(pl.col("status") == "ok")
+    assert ok["sharpness"].is_finite().all() and (ok["sharpness"] >= 1.0 - 1e-9).all()
+    curves = pl.read_parquet(run / "curves.parquet")
+    assert curves.height == sharp.height * 11
+    assert curves.filter(pl.col("step") == 0)["distance"].max() == 0.0
+    slices = pl.read_parquet(run / "slices.parquet")
+    assert slices.height == 16 * 16 and slices["slice"].n_unique() == 1
+    anchors = pl.read_parquet(run / "slice_anchors.parquet")
+    assert anchors.height == 3
+    for name in ("curves.png", "slices.png"):
+        assert (run / name).stat().st_size > 1000
+    summary = pl.read_parquet(out / "summary.parquet")
+    assert summary.height == 4 and (summary["steps"] == 11).all()
+    assert (summary["q25"] <= summary["median"]).all() and (
+        summary["median"] <= summary["q75"]
+    ).all()
+    findings = pl.read_parquet(out / "findings.parquet")
+    assert "random-init-straight" in findings["claim_id"].to_list()
+    assert set(findings["verdict"]) <= {"holds", "does not hold", "inconclusive", "not run"}
+    assert pl.read_parquet(out / "semantic.parquet").height > 0
+    assert (out / "sharpness.png").stat().st_size > 1000
