@@ -29,3 +29,4 @@ rule all:
 include: "workflow/rules/corpus.smk"
 include: "workflow/rules/activations.smk"
 include: "workflow/rules/regions.smk"
+include: "workflow/rules/plateaus.smk"

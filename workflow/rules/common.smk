@@ -27,7 +27,9 @@ NAME = "[A-Za-z0-9][A-Za-z0-9._-]*"
 def all_targets(wildcards):
     """The default targets; each analysis contributes its target function here."""
     return [
-        path for targets in (activation_targets, regions_targets) for path in targets()
+        path
+        for targets in (activation_targets, regions_targets, plateaus_targets)
+        for path in targets()
     ]
 
 
@@ -120,3 +122,61 @@ def regions_targets():
         )
     ]
     return per_model + summary
+
+
+def plateaus_source(wildcards):
+    """The prompt text of the plateaus study: plateaus.text_file, else plateaus.dataset's corpus."""
+    spec = config["plateaus"]
+    if spec.get("text_file"):
+        return spec["text_file"]
+    if spec["dataset"] not in config["datasets"]:
+        raise ValueError(
+            f"config: plateaus.dataset '{spec['dataset']}' is not defined under datasets; use "
+            f"one of: {', '.join(sorted(config['datasets']))}, or set plateaus.text_file."
+        )
+    return f"results/{spec['dataset']}/corpus.parquet"
+
+
+def plateaus_source_arg(wildcards):
+    flag = "--text-file" if config["plateaus"].get("text_file") else "--corpus"
+    return f"{flag} {shlex.quote(plateaus_source(wildcards))}"
+
+
+def plateaus_settings(*keys):
+    """The plateaus keys a job depends on (so changing the threshold does not rerun sweeps)."""
+    spec = config["plateaus"]
+    return as_json({key: spec[key] for key in keys})
+
+
+def plateaus_curves(model):
+    return [
+        f"results/plateaus/{model}/curves/{condition}.parquet"
+        for condition in config["plateaus"]["conditions"]
+    ]
+
+
+def plateaus_targets():
+    models = config["plateaus"]["models"]
+    if not models:
+        return []
+    per_model = [
+        path
+        for model in models
+        for path in [
+            *plateaus_curves(model),
+            *(
+                f"results/plateaus/{model}/{name}"
+                for name in (
+                    "triangle.parquet",
+                    "thresholds.parquet",
+                    "triangle_crossings.parquet",
+                    "summary.parquet",
+                    "figures/kl_curves.png",
+                    "figures/l2_curves.png",
+                    "figures/thresholds.png",
+                    "figures/triangle.png",
+                )
+            ),
+        ]
+    ]
+    return [*per_model, "results/plateaus/findings.parquet"]
