@@ -28,5 +28,6 @@ rule all:
 
 include: "workflow/rules/corpus.smk"
 include: "workflow/rules/activations.smk"
+include: "workflow/rules/distributions.smk"
 include: "workflow/rules/regions.smk"
 include: "workflow/rules/plateaus.smk"

@@ -28,7 +28,12 @@ def all_targets(wildcards):
     """The default targets; each analysis contributes its target function here."""
     return [
         path
-        for targets in (activation_targets, regions_targets, plateaus_targets)
+        for targets in (
+            activation_targets,
+            regions_targets,
+            plateaus_targets,
+            distribution_targets,
+        )
         for path in targets()
     ]
 
@@ -180,3 +185,48 @@ def plateaus_targets():
         ]
     ]
     return [*per_model, "results/plateaus/findings.parquet"]
+
+
+# --- distributions (issue 4): fits and modes per layer, summary per (dataset, model) ---------
+def fit_settings():
+    d = config["distributions"]
+    keys = ("families", "hist_bins", "bin_width_sd", "min_values")
+    keys += ("tail_points", "tail_from_sd", "tail_to_sd")
+    return {k: d[k] for k in keys}
+
+
+def mode_settings():
+    d = config["distributions"]
+    return {
+        "bw_factor": d["kde_bw_factor"],
+        "grid_points": d["kde_grid_points"],
+        "prominence": d["peak_prominence"],
+        "distance": d["peak_distance"],
+        "min_values": d["min_values"],
+    }
+
+
+def distribution_layers(model):
+    chosen = config["distributions"]["layers"]
+    return [l for l in layers(model) if chosen == "all" or l in chosen]
+
+
+def distribution_fits(wildcards):
+    return [
+        f"results/{wildcards.dataset}/{wildcards.model}/fits/layer_{l}.parquet"
+        for l in distribution_layers(wildcards.model)
+    ]
+
+
+def distribution_modes(wildcards):
+    return [
+        f"results/{wildcards.dataset}/{wildcards.model}/modes/layer_{l}.parquet"
+        for l in distribution_layers(wildcards.model)
+    ]
+
+
+def distribution_targets():
+    return [
+        f"results/{dataset}/{model}/distributions/findings.parquet"
+        for dataset, model in atlas_pairs()
+    ]

@@ -1,0 +1,349 @@
+"""The 19 candidate families of "Beyond Gaussian" and a fast, faithful maximum-likelihood fit.
+
+`fit_family(name, sample)` maximises the likelihood of a `BinnedSample` (the values grouped into
+bins 1/100 sd wide, each bin represented by the MEAN of its values and weighted by its count), so
+one likelihood evaluation costs ~1,000 log-pdf values instead of ~57,600, with a relative error in
+the log-likelihood of order (bin width / sd)^2 / 24 ~ 4e-6 per value (the first-order binning term
+vanishes because each bin sits at its own mean). The optimisation runs on standardised values
+(z = (x - mean) / sd) over an unconstrained parametrisation (log scale, log positive shapes,
+bounded supports forced to enclose the data), with L-BFGS-B from a warm start (the pooled
+sample's fit of the same layer, if given) and from scipy's own start (`_fitstart`); the better
+optimum wins. norm, laplace and vonmises use scipy's closed-form `fit` on the raw values, as
+scipy does. Agreement with looping `scipy.stats.<dist>.fit` is proven in tests/test_fits.py and
+measured in bench/fits.py.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.special as sc
+import scipy.stats as st
+from scipy.optimize import minimize
+
+FAMILY_NAMES = (
+    "crystalball",
+    "genlogistic",
+    "gennorm",
+    "hypsecant",
+    "johnsonsb",
+    "johnsonsu",
+    "laplace",
+    "laplace_asymmetric",
+    "loggamma",
+    "logistic",
+    "norm",
+    "norminvgauss",
+    "pearson3",
+    "powernorm",
+    "skewnorm",
+    "t",
+    "truncnorm",
+    "vonmises",
+    "vonmises_line",
+)
+CLOSED_FORM = ("norm", "laplace", "vonmises")  # scipy's own fit is closed-form: call it
+BIN_WIDTH_SD = 0.01  # fine-histogram bin width for the binned likelihood, in sd units
+_EPS = 1e-9
+LOGPDF_FLOOR = -100 * math.log(np.finfo(float).max)  # scipy's _penalized_nnlf penalty
+
+
+@dataclass(frozen=True)
+class BinnedSample:
+    """A 1-D sample as (bin mean, count) pairs on a fine grid, plus what the fits need."""
+
+    values: np.ndarray  # the raw values (float64), kept for closed-form fits and checks
+    centres: np.ndarray  # mean of the values in each non-empty bin
+    counts: np.ndarray  # number of values in each non-empty bin (float64)
+    mean: float
+    sd: float
+    lo: float
+    hi: float
+
+    @property
+    def n(self) -> int:
+        return self.values.size
+
+    @property
+    def z(self) -> np.ndarray:
+        return (self.centres - self.mean) / self.sd
+
+    @classmethod
+    def from_values(cls, values: np.ndarray, bin_width_sd: float = BIN_WIDTH_SD) -> BinnedSample:
+        x = np.asarray(values, dtype=np.float64).ravel()
+        mean, sd = float(x.mean()), float(x.std())
+        lo, hi = float(x.min()), float(x.max())
+        if sd <= 0 or not math.isfinite(sd):
+            raise ValueError("sample has zero spread")
+        width = bin_width_sd * sd
+        idx = np.minimum(((x - lo) / width).astype(np.int64), int((hi - lo) / width))
+        counts = np.bincount(idx)
+        sums = np.bincount(idx, weights=x)
+        keep = counts > 0
+        centres = np.clip(sums[keep] / counts[keep], lo, hi)
+        return cls(x, centres, counts[keep].astype(np.float64), mean, sd, lo, hi)
+
+
+@dataclass
+class FitResult:
+    family: str
+    shapes: tuple[float, ...]
+    loc: float
+    scale: float
+    loglik: float  # binned log-likelihood of the raw values (activation units)
+    converged: bool
+    message: str
+
+    @property
+    def params(self) -> tuple[float, ...]:
+        return (*self.shapes, self.loc, self.scale)
+
+    @property
+    def n_params(self) -> int:
+        # vonmises is fitted with the scale fixed at 1 (scipy's convention for circular data)
+        return len(self.shapes) + (1 if self.family == "vonmises" else 2)
+
+
+def dist(name: str):
+    return getattr(st, name)
+
+
+def shape_names(name: str) -> tuple[str, ...]:
+    shapes = dist(name).shapes
+    return tuple(s.strip() for s in shapes.split(",")) if shapes else ()
+
+
+# --- parametrisation: unconstrained u <-> (shapes, loc, scale) in standardised units ----------
+
+
+def _decode(name: str, u: np.ndarray, zlo: float, zhi: float):
+    """(shapes, loc, scale) from the unconstrained vector u (standardised units)."""
+    if name == "crystalball":
+        return (math.exp(u[0]), 1.0 + math.exp(u[1])), u[2], math.exp(u[3])
+    if name == "norminvgauss":
+        a = math.exp(u[0])
+        return (a, a * math.tanh(u[1])), u[2], math.exp(u[3])
+    if name == "johnsonsb":
+        # support (loc, loc + scale) must enclose [zlo, zhi]
+        loc = zlo - math.exp(u[2])
+        scale = (zhi - loc) + math.exp(u[3])
+        return (u[0], math.exp(u[1])), loc, scale
+    if name == "truncnorm":
+        # profile likelihood: the truncation points sit at the sample's extremes
+        loc, scale = u[0], math.exp(u[1])
+        return ((zlo - loc) / scale - _EPS, (zhi - loc) / scale + _EPS), loc, scale
+    if name == "vonmises_line":
+        loc = u[1]
+        scale = max(zhi - loc, loc - zlo) / math.pi * (1 + _EPS) + math.exp(u[2])
+        return (math.exp(u[0]),), loc, scale
+    if name in ("genlogistic", "gennorm", "laplace_asymmetric", "loggamma", "powernorm", "t"):
+        return (math.exp(u[0]),), u[1], math.exp(u[2])
+    if name in ("pearson3", "skewnorm"):
+        return (u[0],), u[1], math.exp(u[2])
+    if name == "johnsonsu":
+        return (u[0], math.exp(u[1])), u[2], math.exp(u[3])
+    return (), u[0], math.exp(u[1])  # hypsecant, logistic (and any 0-shape family)
+
+
+def _encode(name: str, shapes, loc, scale, zlo: float, zhi: float) -> np.ndarray | None:
+    """Inverse of `_decode` (None if the parameters are outside the parametrisation)."""
+    try:
+        if name == "crystalball":
+            return np.array([math.log(shapes[0]), math.log(shapes[1] - 1), loc, math.log(scale)])
+        if name == "norminvgauss":
+            return np.array(
+                [math.log(shapes[0]), math.atanh(shapes[1] / shapes[0]), loc, math.log(scale)]
+            )
+        if name == "johnsonsb":
+            gap_lo, gap_hi = zlo - loc, loc + scale - zhi
+            return np.array([shapes[0], math.log(shapes[1]), math.log(gap_lo), math.log(gap_hi)])
+        if name == "truncnorm":
+            return np.array([loc, math.log(scale)])
+        if name == "vonmises_line":
+            need = max(zhi - loc, loc - zlo) / math.pi * (1 + _EPS)
+            return np.array([math.log(shapes[0]), loc, math.log(scale - need)])
+        if name in ("genlogistic", "gennorm", "laplace_asymmetric", "loggamma", "powernorm", "t"):
+            return np.array([math.log(shapes[0]), loc, math.log(scale)])
+        if name in ("pearson3", "skewnorm"):
+            return np.array([shapes[0], loc, math.log(scale)])
+        if name == "johnsonsu":
+            return np.array([shapes[0], math.log(shapes[1]), loc, math.log(scale)])
+        return np.array([loc, math.log(scale)])
+    except (ValueError, ZeroDivisionError, OverflowError):
+        return None
+
+
+def logpdf(name: str, x: np.ndarray, shapes, loc: float, scale: float) -> np.ndarray:
+    """Vectorised log-density, scipy's `_logpdf` without the per-call argument checks (the
+    parametrisation keeps arguments valid); -inf outside the support."""
+    d = dist(name)
+    y = (x - loc) / scale
+    a, b = d._get_support(*shapes)
+    inside = (y >= a) & (y <= b)
+    out = np.full(y.shape, -np.inf)
+    with np.errstate(all="ignore"):
+        out[inside] = d._logpdf(y[inside], *shapes) - math.log(scale)
+    return out
+
+
+def pdf(name: str, x: np.ndarray, params: tuple[float, ...]) -> np.ndarray:
+    return np.exp(logpdf(name, x, params[:-2], params[-2], params[-1]))
+
+
+def _objective(name: str, z: np.ndarray, w: np.ndarray, zlo: float, zhi: float, total: float):
+    def nll(u: np.ndarray) -> float:
+        try:
+            shapes, loc, scale = _decode(name, u, zlo, zhi)
+            if not (scale > 0 and math.isfinite(scale)):
+                return 1e300
+            lp = logpdf(name, z, shapes, loc, scale)
+        except (OverflowError, ValueError, ZeroDivisionError, FloatingPointError):
+            return 1e300
+        # scipy's penalty for values its log-density cannot represent (outside the support or
+        # underflowing): a large finite cost per value, so the optimiser can move back.
+        value = -float(np.dot(w, np.maximum(lp, LOGPDF_FLOOR))) / total
+        return value if math.isfinite(value) else 1e300
+
+    return nll
+
+
+def _scipy_start(name: str, z_sub: np.ndarray) -> tuple:
+    d = dist(name)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        start = d._fitstart(z_sub)
+    shapes = tuple(float(s) for s in start[:-2])
+    loc, scale = float(start[-2]), float(start[-1])
+    if name == "crystalball" and shapes[1] <= 1:
+        shapes = (shapes[0], 2.0)
+    if name == "norminvgauss" and abs(shapes[1]) >= shapes[0]:
+        shapes = (shapes[0], 0.0)
+    return shapes, loc, scale
+
+
+DEFAULT_STARTS = {  # standardised-unit starts for heavy-tailed, near-symmetric data
+    "crystalball": ((2.0, 3.0), 0.0, 0.8),
+    "genlogistic": ((1.0,), 0.0, 0.5),
+    "gennorm": ((1.0,), 0.0, 0.7),
+    "hypsecant": ((), 0.0, 0.6),
+    "johnsonsb": ((0.0, 1.0), None, None),
+    "johnsonsu": ((0.0, 1.0), 0.0, 0.5),
+    "laplace_asymmetric": ((1.0,), 0.0, 0.6),
+    "loggamma": ((1.0,), 0.0, 1.0),
+    "logistic": ((), 0.0, 0.5),
+    "norminvgauss": ((1.0, 0.0), 0.0, 1.0),
+    "pearson3": ((0.01,), 0.0, 1.0),
+    "powernorm": ((1.0,), 0.0, 1.0),
+    "skewnorm": ((0.0,), 0.0, 1.0),
+    "t": ((3.0,), 0.0, 0.7),
+    "truncnorm": ((), 0.0, 1.0),
+    "vonmises_line": ((1.0,), 0.0, None),
+}
+
+
+def _default_u(name: str, zlo: float, zhi: float) -> list[np.ndarray]:
+    """Starts in standardised units: the default plus, for the families whose optimum often
+    sits far from it, starts matched to the sample's first two moments."""
+    if name == "johnsonsb":
+        out = [np.array([0.0, 0.0, 0.0, 0.0])]
+        for g_lo, g_hi in ((3, 3), (3, 100), (100, 3), (20, 2000), (2000, 20), (3, 1e4), (1e4, 3)):
+            loc = zlo - g_lo
+            scale = (zhi - loc) + g_hi
+            y0 = -loc / scale  # where z = 0 falls in (0, 1); unit slope of the normal score there
+            b = y0 * (1 - y0) * scale
+            a = -b * math.log(y0 / (1 - y0))
+            out.append(np.array([a, math.log(b), math.log(g_lo), math.log(g_hi)]))
+        return out
+    if name == "vonmises_line":
+        need = max(zhi, -zlo) / math.pi
+        return [np.array([2 * math.log(need), 0.0, math.log(0.01 * need)])]
+    if name == "loggamma":
+        out = []
+        for c in (1.0, 10.0, 1000.0):
+            scale = 1 / math.sqrt(float(sc.polygamma(1, c)))
+            out.append(np.array([math.log(c), -float(sc.digamma(c)) * scale, math.log(scale)]))
+        return out
+    shapes, loc, scale = DEFAULT_STARTS[name]
+    return [_encode(name, shapes, loc, scale, zlo, zhi)]
+
+
+def _to_z(params: tuple[float, ...], mean: float, sd: float):
+    shapes, loc, scale = params[:-2], params[-2], params[-1]
+    return tuple(shapes), (loc - mean) / sd, scale / sd
+
+
+def fit_family(
+    name: str,
+    sample: BinnedSample,
+    warm: tuple[float, ...] | None = None,
+    maxiter: int = 400,
+) -> FitResult:
+    """Maximum-likelihood fit of family `name` to `sample`; `warm` = parameters in activation
+    units (e.g. the pooled sample's fit of the same layer) tried as an extra start."""
+    if name in CLOSED_FORM:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            params = tuple(float(p) for p in dist(name).fit(sample.values))
+        lp = logpdf(name, sample.centres, params[:-2], params[-2], params[-1])
+        return FitResult(
+            name, params[:-2], params[-2], params[-1], float(np.dot(sample.counts, lp)), True, ""
+        )
+    z, w = sample.z, sample.counts
+    zlo, zhi = (sample.lo - sample.mean) / sample.sd, (sample.hi - sample.mean) / sample.sd
+    nll = _objective(name, z, w, zlo, zhi, float(w.sum()))
+    if warm is not None:
+        res = _minimise(
+            nll, [_encode(name, *_to_z(warm, sample.mean, sample.sd), zlo, zhi)], maxiter
+        )
+        if res is not None and res.success:
+            return _result(name, res, sample, zlo, zhi)
+    starts = _default_u(name, zlo, zhi)
+    rng = np.random.default_rng(0)
+    zraw = (sample.values - sample.mean) / sample.sd
+    sub = rng.choice(zraw, 2000, replace=False) if zraw.size > 2000 else zraw
+    starts.append(_encode(name, *_scipy_start(name, sub), zlo, zhi))
+    best = _minimise(nll, starts, maxiter)
+    if best is None:
+        return FitResult(name, (), math.nan, math.nan, math.nan, False, "no valid start")
+    return _result(name, best, sample, zlo, zhi)
+
+
+def _minimise(nll, starts, maxiter):
+    best = None
+    for u0 in starts:
+        if u0 is None or not np.all(np.isfinite(u0)) or nll(u0) >= 1e300:
+            continue
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            res = minimize(nll, u0, method="BFGS", options={"maxiter": maxiter, "gtol": 1e-5})
+        if best is None or res.fun < best.fun:
+            best = res
+    if best is None or best.fun >= 1e300:
+        return None
+    # BFGS's "precision loss" with finite-difference gradients means no step improves the
+    # objective any more: an optimum within the gradient's numerical noise.
+    best.success = bool(best.success) or "precision loss" in str(best.message)
+    return best
+
+
+def _result(name, res, sample: BinnedSample, zlo, zhi) -> FitResult:
+    shapes, loc, scale = _decode(name, res.x, zlo, zhi)
+    shapes = tuple(float(s) for s in shapes)
+    ll = -res.fun * float(sample.counts.sum()) - sample.n * math.log(sample.sd)
+    return FitResult(
+        name,
+        shapes,
+        float(sample.mean + sample.sd * loc),
+        float(sample.sd * scale),
+        float(ll),
+        bool(res.success),
+        str(res.message),
+    )
+
+
+def exact_loglik(name: str, values: np.ndarray, params: tuple[float, ...]) -> float:
+    """Log-likelihood of the raw values through scipy's public `logpdf` (for checks)."""
+    return float(dist(name).logpdf(values, *params).sum())
