@@ -1,0 +1,194 @@
+"""Distribution atlas: KDE against scipy, fits against scipy's MLE on real activations, planted
+modes, statuses for bad samples, and the tiny end-to-end outputs."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import polars as pl
+import pytest
+import scipy.stats as st
+import torch
+
+from resid_atlas.commands.distributions import load_layer
+from resid_atlas.errors import AtlasError
+from resid_atlas.families import FAMILY_NAMES, BinnedSample, exact_loglik, fit_family, logpdf
+from resid_atlas.fits import FITS_SCHEMA, POOLED, fit_sample, tail_weight
+from resid_atlas.kde import kde_on_grid
+from resid_atlas.modes import MODES_SCHEMA, find_modes
+
+
+@pytest.fixture(scope="module")
+def real_values() -> np.ndarray:
+    """Real residual values: a tiny random-init Llama's centred last-block residuals of 64
+    random token windows (6,144 values, heavy-tailed like trained models' early layers)."""
+    from conftest import tiny_entry
+    from resid_atlas.models import load_model
+
+    torch.manual_seed(0)
+    lm = load_model("tiny-llama", {"tiny-llama": tiny_entry("llama")}, device="cpu")
+    ids = torch.randint(3, 259, (16, 12))
+    with torch.no_grad():
+        h = lm.model(ids, output_hidden_states=True).hidden_states[2][:, -4:, :]
+    h = h - h.mean(-1, keepdim=True)
+    return h.reshape(-1).double().numpy()
+
+
+@pytest.mark.parametrize("factor", [1.0, 4.5])
+def test_kde_matches_scipy(real_values, factor):
+    x = real_values
+    grid, dens = kde_on_grid(x, (x.min(), x.max(), 1000), bw_factor=factor)
+    kde = st.gaussian_kde(x)
+    kde.set_bandwidth(kde.factor * factor)
+    ref = kde(grid)
+    big = ref > 1e-6 * ref.max()
+    assert np.max(np.abs(dens[big] - ref[big]) / ref[big]) < 1e-3
+    assert np.max(np.abs(dens - ref)) < 1e-4 * ref.max()
+
+
+def test_kde_weights_and_explicit_grid():
+    rng = np.random.default_rng(1)
+    x = rng.standard_t(3, 2000)
+    w = rng.uniform(0.5, 1.5, 2000)
+    grid = np.linspace(-5, 5, 301)
+    _, dens = kde_on_grid(x, grid, bw_factor=2.0, weights=w)
+    kde = st.gaussian_kde(x, weights=w)
+    kde.set_bandwidth(kde.factor * 2.0)
+    ref = kde(grid)
+    assert np.max(np.abs(dens - ref) / ref) < 1e-3
+    with pytest.raises(ValueError, match="evenly spaced"):
+        kde_on_grid(x, np.array([0.0, 1.0, 3.0]))
+
+
+def test_logpdf_matches_scipy():
+    x = np.linspace(-4, 4, 50)
+    params = {
+        "crystalball": (2.0, 3.0),
+        "johnsonsu": (0.3, 1.2),
+        "norminvgauss": (1.5, 0.3),
+        "t": (3.0,),
+        "genlogistic": (0.8,),
+    }
+    for name, shapes in params.items():
+        ref = getattr(st, name).logpdf(x, *shapes, loc=0.2, scale=1.3)
+        np.testing.assert_allclose(logpdf(name, x, shapes, 0.2, 1.3), ref, rtol=1e-10)
+
+
+def test_fits_agree_with_scipy_on_real_activations(real_values):
+    """Same SSE-best family, log-likelihood within 0.1% of scipy's MLE (or better)."""
+    x = real_values
+    sample = BinnedSample.from_values(x)
+    rows, fits = fit_sample(x, {"families": list(FAMILY_NAMES)})
+    hist, edges = np.histogram(x, bins=150, density=True)
+    centres = (edges[:-1] + edges[1:]) / 2
+    scipy_sse = {}
+    worse = []
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        for name in FAMILY_NAMES:
+            p = getattr(st, name).fit(x)
+            ll_ref = exact_loglik(name, x, p)
+            scipy_sse[name] = float(np.sum((hist - getattr(st, name).pdf(centres, *p)) ** 2))
+            if name not in fits or not np.isfinite(ll_ref):
+                continue
+            ll = exact_loglik(name, x, fits[name].params)
+            if ll < ll_ref - 1e-3 * abs(ll_ref):
+                worse.append((name, ll, ll_ref))
+    assert not worse, worse
+    ours = next(r["family"] for r in rows if r["best_sse"])
+    assert ours == min(scipy_sse, key=scipy_sse.get)
+    assert sample.centres.size < x.size / 3
+
+
+def test_fit_recovers_planted_logistic():
+    x = st.logistic.rvs(loc=0.5, scale=2.0, size=20000, random_state=3)
+    fit = fit_family("logistic", BinnedSample.from_values(x))
+    assert fit.converged
+    assert abs(fit.loc - 0.5) < 0.1 and abs(fit.scale - 2.0) < 0.05
+    rows, _ = fit_sample(x, {"families": ["logistic", "norm", "t", "laplace"]})
+    assert next(r["family"] for r in rows if r["best_aic"]) in ("logistic", "t")
+
+
+def test_tail_weight_exponents():
+    # Gaussian tails: a ~ 2; logistic (exponential) tails: a ~ 1
+    settings = {"tail_points": 1000, "tail_from_sd": 2.0, "tail_to_sd": 10.0}
+    a_norm, *_ = tail_weight("norm", (0.0, 1.0), 0.0, 1.0, settings)
+    a_log, *_ = tail_weight("logistic", (0.0, 1.0), 0.0, np.pi / np.sqrt(3), settings)
+    assert abs(a_norm - 2) < 0.05 and abs(a_log - 1) < 0.1
+
+
+def test_bad_samples_get_a_status():
+    rows, _ = fit_sample(np.full(500, 3.0), {"families": ["norm", "t"]})
+    assert [r["status"] for r in rows] == ["degenerate sample"] * 2
+    rows, _ = fit_sample(np.arange(5.0), {"families": ["norm"]})
+    assert rows[0]["status"] == "degenerate sample" and "5 values" in rows[0]["message"]
+    frame = pl.DataFrame(
+        [
+            {**r, "model": "m", "layer": 0, "pair": "p", "subject": "s", "attribute": "a"}
+            for r in rows
+        ],
+        schema=FITS_SCHEMA,
+    )
+    assert frame.height == 1
+    assert find_modes(np.full(500, 1.0))[0]["status"].startswith("degenerate")
+
+
+def test_nonfinite_shard_names_file_and_row(tmp_path):
+    shard = np.zeros((3, 4), dtype=np.float32)
+    shard[1, 2] = np.nan
+    np.save(tmp_path / "layer_0.npy", shard)
+    pl.DataFrame(
+        {
+            "row": [0, 1, 2],
+            "id": ["a", "b", "c"],
+            "pair": ["p"] * 3,
+            "subject": ["s"] * 3,
+            "attribute": ["t"] * 3,
+        }
+    ).write_parquet(tmp_path / "index.parquet")
+    with pytest.raises(AtlasError, match=r"layer_0.npy: row 1 \(sentence b\), dimension 2"):
+        load_layer(tmp_path / "layer_0.npy", tmp_path / "index.parquet")
+
+
+def test_modes_recover_planted_minor_modes():
+    rng = np.random.default_rng(0)
+    x = np.concatenate(
+        [
+            rng.logistic(0, 1, 50000),
+            rng.normal(-12, 0.8, 600),
+            rng.normal(15, 0.8, 400),
+        ]
+    )
+    rows = find_modes(x)
+    sides = sorted(r["side"] for r in rows)
+    assert sides == ["left", "main", "right"]
+    left = next(r for r in rows if r["side"] == "left")
+    right = next(r for r in rows if r["side"] == "right")
+    assert abs(left["location"] + 12) < 0.5 and abs(right["location"] - 15) < 0.5
+    assert rows[0]["n_left"] == 1 and rows[0]["n_right"] == 1
+    assert 0 < left["rel_height"] < 0.1 and left["volume"] > 0
+
+
+@pytest.mark.workflow
+def test_tiny_run_distribution_outputs(tiny_run):
+    base = tiny_run / "results/tiny/tiny-llama"
+    for layer in range(3):
+        fits = pl.read_parquet(base / f"fits/layer_{layer}.parquet")
+        assert fits.schema == pl.Schema(FITS_SCHEMA)
+        n_pairs = fits.filter(pl.col("pair") != POOLED)["pair"].n_unique()
+        assert fits.height == (n_pairs + 1) * fits["family"].n_unique()
+        assert fits.group_by("pair").agg(pl.col("best_sse").sum())["best_sse"].max() == 1
+        assert fits["status"].is_in(["ok", "not converged", "support penalty"]).all()
+        modes = pl.read_parquet(base / f"modes/layer_{layer}.parquet")
+        assert modes.schema == pl.Schema(MODES_SCHEMA)
+        assert (modes.filter(pl.col("side") == "main").height) == n_pairs + 1
+    findings = pl.read_parquet(base / "distributions/findings.parquet")
+    assert findings.height == 5 and findings["model"].unique().to_list() == ["tiny-llama"]
+    assert (base / "distributions/fit_example.png").stat().st_size > 0
+    shares = pl.read_parquet(base / "distributions/family_shares.parquet")
+    overall = shares.filter(pl.col("scope") == "overall")
+    assert overall.group_by("criterion").agg(pl.col("share").sum())["share"].round(6).to_list() == [
+        1.0,
+        1.0,
+    ]
