@@ -46,7 +46,7 @@ def test_split_seed_changes_the_split():
     "content, message",
     [
         ("id,subject,text\n1,a,b\n", "missing column(s) attribute"),
-        ("id,subject,attribute,text\n1,s,a,hello\n2,s,a,   \n", "line 3 has an empty 'text'"),
+        ("id,subject,attribute,text\n1,s,a,hello\n  ,s,a,hi\n", "line 3 has an empty 'id'"),
         ("id,subject,attribute,text\n1,s,a,hello,extra\n", "line 2 has 5 fields"),
         ("id,subject,attribute,text\n1,s,a,hello\n1,s,a,again\n", "id '1' appears 2 times"),
         ("id,subject,attribute,text\n1,s:x,a,hello\n", "contains ':'"),
@@ -103,6 +103,7 @@ def test_reference_dataset_with_its_published_split():
             "test_fraction": 0.2,
             "split_seed": 42,
             "min_per_pair": 150,
+            "allow_checks": ["duplicate", "lower_case", "upper_case"],
         },
         "levinson-2024",
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import re
 from collections import Counter
 from pathlib import Path
@@ -17,6 +18,15 @@ import numpy as np
 import polars as pl
 
 from resid_atlas.errors import AtlasError
+from resid_atlas.reference import dataset_files
+from resid_atlas.validate import (
+    apply_violations,
+    find_violations,
+    settings_with_defaults,
+    summarise,
+)
+
+log = logging.getLogger(__name__)
 
 COLUMNS = ("id", "subject", "attribute", "text")
 CORPUS_SCHEMA = {
@@ -119,7 +129,8 @@ def _check_fields(df: pl.DataFrame, path: Path, where: str = "line") -> pl.DataF
     """Structural checks every dataset must pass before anything else reads it."""
     if df.is_empty():
         raise AtlasError(f"{path}: no sentences found; the file has a header but no rows.")
-    for column in COLUMNS:
+    # An empty `text` is the validator's `empty` rule (it can be dropped); these cannot.
+    for column in ("id", "subject", "attribute"):
         blank = df.filter(pl.col(column).str.strip_chars() == "")
         if not blank.is_empty():
             first = blank.row(0, named=True)
@@ -144,7 +155,7 @@ def _check_fields(df: pl.DataFrame, path: Path, where: str = "line") -> pl.DataF
 
 
 def read_dataset(spec: dict, name: str) -> pl.DataFrame:
-    path = spec.get("path")
+    path, _ = dataset_files(spec)
     if path is None:
         raise AtlasError(f"datasets.{name}: no path given; set path: to the sentence file.")
     if spec["source"] == "csv":
@@ -153,11 +164,16 @@ def read_dataset(spec: dict, name: str) -> pl.DataFrame:
 
 
 def assign_split(
-    df: pl.DataFrame, test_fraction: float, seed: int, split_file: str | Path | None = None
+    df: pl.DataFrame,
+    test_fraction: float,
+    seed: int,
+    split_file: str | Path | None = None,
+    dropped: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """80/20 (by default) within each pair, seeded; or the test side given by a split file."""
+    """80/20 (by default) within each pair, seeded; or the test side given by a split file
+    (test sentences among the validator's `dropped` rows are excused and logged)."""
     if split_file is not None:
-        return _split_from_file(df, Path(split_file))
+        return _split_from_file(df, Path(split_file), dropped)
     rng = np.random.default_rng(seed)
     split = np.full(df.height, "train", dtype=object)
     pairs = df["pair"].to_numpy()
@@ -168,7 +184,9 @@ def assign_split(
     return df.with_columns(split=pl.Series(split.tolist(), dtype=pl.String))
 
 
-def _split_from_file(df: pl.DataFrame, path: Path) -> pl.DataFrame:
+def _split_from_file(
+    df: pl.DataFrame, path: Path, dropped: pl.DataFrame | None = None
+) -> pl.DataFrame:
     try:
         data = json.loads(_open_text(path))
         wanted = Counter(
@@ -188,6 +206,16 @@ def _split_from_file(df: pl.DataFrame, path: Path) -> pl.DataFrame:
             split.append("test")
         else:
             split.append("train")
+    if dropped is not None and not dropped.is_empty():
+        gone = Counter(dropped.select("subject", "attribute", "text").iter_rows())
+        excused = {k: min(v, gone[k]) for k, v in wanted.items() if v > 0 and gone[k] > 0}
+        if excused:
+            log.info(
+                "%s: %d test sentence(s) of the split file were dropped by the validator",
+                path,
+                sum(excused.values()),
+            )
+        wanted.subtract(excused)
     unmatched = sum(wanted.values())
     if unmatched:
         (s, a, t), _ = next((k, v) for k, v in wanted.items() if v > 0)
@@ -198,19 +226,37 @@ def _split_from_file(df: pl.DataFrame, path: Path) -> pl.DataFrame:
     return df.with_columns(split=pl.Series(split, dtype=pl.String))
 
 
-def check_pair_counts(df: pl.DataFrame, minimum: int, where: str) -> None:
-    counts = df.group_by("pair").len().sort("len")
-    small = counts.filter(pl.col("len") < minimum)
-    if not small.is_empty():
-        listed = ", ".join(f"{p} ({n})" for p, n in small.head(5).iter_rows())
-        raise AtlasError(
-            f"{where}: {small.height} pair(s) have fewer than min_per_pair={minimum} sentences: "
-            f"{listed}; add sentences or lower min_per_pair."
-        )
-
-
-def build_corpus(spec: dict, name: str) -> pl.DataFrame:
+def build_corpus(
+    spec: dict,
+    name: str,
+    violations: pl.DataFrame | None = None,
+    validation: dict | None = None,
+) -> pl.DataFrame:
+    """Read, validate (or apply the validator's `violations` table), split: `CORPUS_SCHEMA`."""
     df = read_dataset(spec, name)
-    check_pair_counts(df, spec["min_per_pair"], f"datasets.{name} ({spec.get('path')})")
-    df = assign_split(df, spec["test_fraction"], spec["split_seed"], spec.get("split_file"))
+    path, split_file = dataset_files(spec)
+    if violations is None:
+        violations = find_violations(
+            df,
+            validation,
+            min_per_pair=spec.get("min_per_pair", 10),
+            on_violation=spec.get("on_violation", "stop"),
+            allow=spec.get("allow_checks", []),
+            dataset=name,
+            file=str(path),
+        )
+    report_rows = settings_with_defaults(validation)["report_rows"]
+    kept = apply_violations(df, violations, f"datasets.{name} ({path})", report_rows)
+    if kept.height < df.height:
+        log.warning(
+            "%s: dropped %d of %d sentences (on_violation: drop): %s",
+            name,
+            df.height - kept.height,
+            df.height,
+            summarise(violations.filter(pl.col("action") == "dropped")),
+        )
+    dropped = df.join(kept.select("id"), on="id", how="anti")
+    df = assign_split(
+        kept, spec.get("test_fraction", 0.2), spec.get("split_seed", 42), split_file, dropped
+    )
     return df.select(list(CORPUS_SCHEMA)).cast(CORPUS_SCHEMA)

@@ -29,6 +29,7 @@ def all_targets(wildcards):
     return [
         path
         for targets in (
+            corpus_targets,
             activation_targets,
             regions_targets,
             plateaus_targets,
@@ -68,8 +69,42 @@ def shard(dataset, model, layer, acts="activations"):
 
 
 def dataset_inputs(wildcards):
-    spec = config["datasets"][wildcards.dataset]
-    return [p for p in (spec.get("path"), spec.get("split_file")) if p]
+    """The files a dataset reads; a levinson-2024 entry without path: reads the download."""
+    from resid_atlas.reference import dataset_files
+
+    return [p for p in dataset_files(config["datasets"][wildcards.dataset]) if p]
+
+
+def reference_users():
+    """Dataset entries that read the downloaded reference files (for the download's message)."""
+    return [
+        name
+        for name, spec in config["datasets"].items()
+        if spec["source"] == "levinson-2024" and "path" not in spec
+    ]
+
+
+def summary_models():
+    """Tokenizers the corpus summary counts with: corpus.summary_models, else atlas.models."""
+    return config["corpus"]["summary_models"] or config["atlas"]["models"]
+
+
+def summary_model_entries():
+    return as_json(
+        {k: v for m in summary_models() for k, v in model_entries(m).items()}
+    )
+
+
+def corpus_targets():
+    return [
+        f"results/{dataset}/{name}"
+        for dataset in config["atlas"]["datasets"]
+        for name in (
+            "corpus_summary.parquet",
+            "corpus_summary.png",
+            "corpus_findings.parquet",
+        )
+    ]
 
 
 def extract_protocol(wildcards):
