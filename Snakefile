@@ -29,5 +29,8 @@ rule all:
 include: "workflow/rules/corpus.smk"
 include: "workflow/rules/activations.smk"
 include: "workflow/rules/distributions.smk"
+include: "workflow/rules/geometry.smk"
 include: "workflow/rules/regions.smk"
 include: "workflow/rules/plateaus.smk"
+include: "workflow/rules/facts.smk"
+include: "workflow/rules/classifier.smk"

@@ -17,6 +17,8 @@ shell.prefix(
 
 from resid_atlas.config import validate_config
 from resid_atlas.model_catalog import n_layers
+from resid_atlas.facts.outputs import FIGURES as FACTS_FIGURES
+from resid_atlas.facts.outputs import TABLES as FACTS_TABLES
 
 validate_config(config, where="config")
 
@@ -34,6 +36,9 @@ def all_targets(wildcards):
             regions_targets,
             plateaus_targets,
             distribution_targets,
+            geometry_targets,
+            facts_targets,
+            classifier_targets,
         )
         for path in targets()
     ]
@@ -264,4 +269,121 @@ def distribution_targets():
     return [
         f"results/{dataset}/{model}/distributions/findings.parquet"
         for dataset, model in atlas_pairs()
+    ]
+
+
+# --- geometry (issue 5): attraction scores per layer; summaries and figures per (dataset, model)
+GEOMETRY_LAYER_KEYS = (
+    "variants",
+    "pca_variance",
+    "similarity",
+    "rows",
+    "min_per_pair",
+    "silhouette_metric",
+    "silhouette_sample",
+    "seed",
+)
+
+
+def geometry_settings(*keys):
+    """The geometry keys a job depends on (so a figure setting reruns no layer job)."""
+    return as_json({key: config["geometry"][key] for key in keys})
+
+
+def geometry_layer_tables(kind):
+    """Input function: the per-layer `kind` tables (scores, grouping) of every layer."""
+
+    def files(wildcards):
+        return [
+            f"results/{wildcards.dataset}/{wildcards.model}/geometry/{kind}/layer_{layer}.parquet"
+            for layer in layers(wildcards.model)
+        ]
+
+    return files
+
+
+def geometry_targets():
+    tables = ("summary", "pulls", "trend", "findings")
+    figures = [
+        *(
+            f"heatmaps_{v}.{ext}"
+            for v in config["geometry"]["variants"]
+            for ext in ("png", "gif")
+        ),
+        "depth.png",
+        "grouping.png",
+    ]
+    return [
+        path
+        for dataset, model in atlas_pairs()
+        for path in [
+            *(f"results/{dataset}/{model}/geometry/{name}.parquet" for name in tables),
+            *(f"results/{dataset}/{model}/geometry/figures/{name}" for name in figures),
+        ]
+    ]
+
+
+def facts_targets():
+    """Every facts table and figure of each configured model, and the summary tables."""
+    from resid_atlas.facts.outputs import check_facts_config
+
+    check_facts_config(config)
+    return [
+        *(
+            f"results/facts/{model}/{name}.{ext}"
+            for model in config["facts"]["models"]
+            for names, ext in ((FACTS_TABLES, "parquet"), (FACTS_FIGURES, "png"))
+            for name in names
+        ),
+        "results/facts/findings.parquet",
+        "results/facts/trained_vs_init.parquet",
+    ]
+
+
+# Tail classifier (classifier.smk): variant folders are fixed at parse time from the config.
+CLASSIFIER_VARIANTS = list(config["classifier"]["variants"])
+CLASSIFIER_CONTROL = list(config["classifier"]["control_variants"])
+CLASSIFIER_TABLES = ("predictions", "confusion", "metrics", "accuracy", "sinks")
+CLASSIFIER_FIGURES = ("confusion", "f1")
+
+
+def classifier_files(folder, variants, kind):
+    """Per-variant tables (kind parquet) or figures (kind png) under results/{dataset}/{model}."""
+    names = CLASSIFIER_TABLES if kind == "parquet" else CLASSIFIER_FIGURES
+    return [
+        f"results/{{dataset}}/{{model}}/{folder}/{v}/{name}.{kind}"
+        for v in variants
+        for name in names
+    ]
+
+
+def classifier_inputs(wildcards, acts):
+    """Every layer shard and the index of one activations folder."""
+    model = wildcards.model
+    return {
+        "index": f"results/{wildcards.dataset}/{model}/{acts}/index.parquet",
+        "shards": [shard(wildcards.dataset, model, layer, acts) for layer in layers(model)],
+    }
+
+
+def classifier_findings_inputs(wildcards):
+    base = f"results/{wildcards.dataset}/{wildcards.model}"
+    inputs = {
+        "run": f"{base}/classifier/meta.json",
+        "tables": [
+            f"{base}/classifier/{v}/{name}.parquet"
+            for v in CLASSIFIER_VARIANTS + ["logreg"]
+            for name in CLASSIFIER_TABLES
+        ],
+    }
+    if config["classifier"]["japanese_control"]:
+        inputs["control"] = f"{base}/classifier-last/meta.json"
+    return inputs
+
+
+def classifier_targets():
+    return [
+        f"results/{dataset}/{model}/classifier/{name}.parquet"
+        for dataset, model in atlas_pairs()
+        for name in ("summary", "japanese_control", "findings")
     ]
