@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 import resid_atlas
 from resid_atlas.atomic import temp_name, write_json, write_parquet
+from resid_atlas.devices import batch_size_for
 from resid_atlas.errors import AtlasError
 from resid_atlas.models import LoadedModel
 from resid_atlas.pooling import centre, pool, prompt_text
@@ -93,7 +94,16 @@ def extract(
         shards = [
             np.lib.format.open_memmap(t, mode="w+", dtype=np.float32, shape=(n, d)) for t in temps
         ]
-        groups = batches(lengths, settings["batch_size"])
+        size = batch_size_for(
+            settings["batch_size"],
+            device,
+            d,
+            stream.n_layers,
+            int(lengths.max()),
+            next(lm.model.parameters()).dtype,
+            getattr(lm.model.config, "num_attention_heads", None),
+        )
+        groups = batches(lengths, size)
         for rows in tqdm(groups, desc=f"extract {lm.name}", unit="batch", mininterval=5):
             width = int(lengths[rows].max())
             input_ids = torch.zeros((len(rows), width), dtype=torch.long)
@@ -101,7 +111,9 @@ def extract(
             for j, r in enumerate(rows):
                 input_ids[j, : lengths[r]] = torch.tensor(ids[r])
                 mask[j, : lengths[r]] = 1
-            batch_len = torch.from_numpy(lengths[rows])
+            # On the device once per batch: pooling indexes every layer with it, and a CPU tensor
+            # there would be copied host-to-device once per layer.
+            batch_len = torch.from_numpy(lengths[rows]).to(device)
             pooled = stream.read(
                 input_ids.to(device),
                 mask.to(device),
@@ -128,7 +140,7 @@ def extract(
         truncated=pl.Series(truncated, dtype=pl.Boolean),
     )
     write_parquet(index.select(list(INDEX_SCHEMA)).cast(INDEX_SCHEMA), out_dir / "index.parquet")
-    write_json(_meta(lm, settings, n), out_dir / "meta.json")
+    write_json(_meta(lm, settings, n, size), out_dir / "meta.json")
 
 
 def _check_finite(stacked: np.ndarray, rows: np.ndarray, corpus: pl.DataFrame) -> None:
@@ -142,7 +154,7 @@ def _check_finite(stacked: np.ndarray, rows: np.ndarray, corpus: pl.DataFrame) -
         )
 
 
-def _meta(lm: LoadedModel, settings: dict, n: int) -> dict:
+def _meta(lm: LoadedModel, settings: dict, n: int, batch_size: int) -> dict:
     return {
         **lm.describe(),
         "protocol": settings["protocol"],
@@ -151,6 +163,7 @@ def _meta(lm: LoadedModel, settings: dict, n: int) -> dict:
         "compute_dtype": settings["dtype"],
         "stored_dtype": "float32",
         "max_tokens": settings["max_tokens"],
+        "batch_size": batch_size,
         "n_sentences": n,
         "hook_points": [hook_name(layer) for layer in range(lm.n_layers)],
         "device": str(lm.device),

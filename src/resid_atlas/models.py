@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from resid_atlas.devices import resolve_device, resolve_dtype
+from resid_atlas.devices import check_dtype, resolve_device, resolve_dtype
 from resid_atlas.errors import AtlasError
 from resid_atlas.model_catalog import entry as _entry
 from resid_atlas.model_catalog import gguf_location, guard_gguf
@@ -122,6 +122,8 @@ def load_model(
 
     spec = _entry(name, models)
     torch_dtype = resolve_dtype(dtype)
+    target = resolve_device(device)
+    check_dtype(torch_dtype, target, key=f"model '{name}': dtype")
     source = spec["source"]
     log.info("loading model '%s' (%s)", name, source)
     if source == "gguf-package":
@@ -146,6 +148,6 @@ def load_model(
         torch.manual_seed(int(spec["seed"]))
         model = AutoModelForCausalLM.from_config(config, dtype=torch_dtype)
     tokenizer = load_tokenizer(name, models)
-    model.to(resolve_device(device)).eval()
+    model.to(target).eval()
     model.requires_grad_(False)
     return LoadedModel(name=name, model=model, tokenizer=tokenizer, spec=spec)
