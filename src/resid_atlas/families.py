@@ -311,17 +311,25 @@ def fit_family(
     return _result(name, best, sample, zlo, zhi)
 
 
-def _minimise(nll, starts, maxiter):
-    best = None
-    for u0 in starts:
-        if u0 is None or not np.all(np.isfinite(u0)) or nll(u0) >= 1e300:
-            continue
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore")
-            res = minimize(nll, u0, method="BFGS", options={"maxiter": maxiter, "gtol": 1e-5})
-        if best is None or res.fun < best.fun:
-            best = res
-    if best is None or best.fun >= 1e300:
+def _bfgs(nll, u0, maxiter):
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        return minimize(nll, u0, method="BFGS", options={"maxiter": maxiter, "gtol": 1e-5})
+
+
+def _minimise(nll, starts, maxiter, scout=40):
+    """BFGS from each start; with several starts, each runs `scout` iterations first and only
+    the best is carried on to `maxiter`."""
+    starts = [u for u in starts if u is not None and np.all(np.isfinite(u)) and nll(u) < 1e300]
+    if not starts:
+        return None
+    if len(starts) == 1:
+        best = _bfgs(nll, starts[0], maxiter)
+    else:
+        best = min((_bfgs(nll, u, scout) for u in starts), key=lambda r: r.fun)
+        if not best.success and best.fun < 1e300:
+            best = _bfgs(nll, best.x, maxiter)
+    if best.fun >= 1e300:
         return None
     # BFGS's "precision loss" with finite-difference gradients means no step improves the
     # objective any more: an optimum within the gradient's numerical noise.
