@@ -166,8 +166,9 @@ def test_layer_stream_equals_direct_computation():
     np.testing.assert_allclose(f["dim_mean"], x.mean(0), rtol=1e-5)
     assert f["norm_mean"] == pytest.approx(np.linalg.norm(x, axis=1).mean(), rel=1e-6)
     assert f["hist_counts"].sum() + f["hist_underflow"] + f["hist_overflow"] == x.size
-    assert sorted(f["sample"]) == pytest.approx(sorted(x.ravel().astype(np.float32)), rel=1e-6)
-    assert f["top"][0][0] == pytest.approx(np.abs(x).max(), rel=1e-6) or f["top"][0][3] == 0
+    assert f["sample"].size == x.size  # sample_prob 1: as many draws as values, all real values
+    assert np.isin(f["sample"].astype(np.float32), x.ravel().astype(np.float32)).all()
+    assert f["top"][0][0] >= np.abs(x).max() - 1e-5  # position 0 is scanned too
 
 
 def test_position_buckets_are_powers_of_two():

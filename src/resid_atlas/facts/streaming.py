@@ -1,13 +1,15 @@
 """Bounded-memory statistics of one layer's token activations, updated batch by batch.
 
 What one `LayerStream` keeps, whatever the number of tokens:
-- power sums of x - c0 (float64) for mean, sd, skew and excess kurtosis, and min/max of x;
+- power sums of (x - c0)/s0 (accumulated in float64) for mean, sd, skew and excess kurtosis,
+  and min/max of x;
 - a fixed-bin histogram of (x - c0)/s0 over [-hist_range, hist_range] plus under/overflow counts;
 - per (position bucket, dimension) the number of tokens with |x - c0| > k s0 (outlier dimensions);
 - sum of (x - mu0)(x - mu0)^T and of x - mu0 (covariance, per-dimension means and variances);
 - the sum and sum of squares of each token's L2 norm (residual norm);
-- the `top_n` largest |x| with their sentence, position and dimension (massive activations);
-- a Bernoulli subsample of the values (probability `sample_prob`) for the distribution fits.
+- the `top_n` tokens with the largest |x|, with sentence, position and dimension (massive
+  activations);
+- a uniform subsample of about `sample_prob` x the values for the distribution fits.
 c0, s0 (scalars) and mu0 (per dimension) are calibrated on the first batch: the layer's mean and
 sd there. They fix the histogram bins and the outlier threshold, and keep the running sums free of
 cancellation; the final moments do not depend on them.
@@ -99,40 +101,48 @@ class LayerStream:
         if x.shape[0] == 0:
             return
         self.n_tokens += x.shape[0]
-        y = (x - self.c0).double()
-        y2 = y * y
+        z = (x - self.c0) / self.s0  # float32; the sums accumulate in float64
+        z2 = z * z
+        f64 = torch.float64
         self.sums += [
-            float(y.numel()),
-            float(y.sum()),
-            float(y2.sum()),
-            float((y2 * y).sum()),
-            float((y2 * y2).sum()),
+            float(z.numel()),
+            float(z.sum(dtype=f64)),
+            float(z2.sum(dtype=f64)),
+            float((z2 * z).sum(dtype=f64)),
+            float((z2 * z2).sum(dtype=f64)),
         ]
-        self.x_min = min(self.x_min, float(x.min()))
-        self.x_max = max(self.x_max, float(x.max()))
-        z = (x - self.c0) / self.s0
+        lo, hi = torch.aminmax(x)
+        self.x_min, self.x_max = min(self.x_min, float(lo)), max(self.x_max, float(hi))
         r = self.s.hist_range
-        self.hist += torch.histc(z, self.s.hist_bins, -r, r).double()
-        self.under += int((z < -r).sum())
-        self.over += int((z > r).sum())
+        counts = torch.histc(z, self.s.hist_bins, -r, r).double()
+        self.hist += counts
+        outside = z.numel() - int(counts.sum())
+        if outside:
+            under = int((z < -r).sum())
+            self.under += under
+            self.over += outside - under
         xc = x - self.mu0
         self.gram += (xc.T @ xc).double()
-        self.dim_sum += xc.sum(0).double()
-        norms = x.double().norm(dim=1)
+        self.dim_sum += xc.sum(0, dtype=f64)
+        norms = x.norm(dim=1).double()
         self.norm_sums += [float(norms.sum()), float((norms * norms).sum())]
-        pick = torch.rand(x.shape, generator=self.generator) < self.s.sample_prob
-        self.samples.append(x[pick].numpy().astype(np.float64))
+        # about sample_prob x the values, drawn uniformly with replacement (stochastic rounding)
+        expected = self.s.sample_prob * x.numel()
+        n_pick = int(expected) + int(torch.rand((), generator=self.generator) < expected % 1)
+        pick = torch.randint(x.numel(), (n_pick,), generator=self.generator)
+        self.samples.append(x.reshape(-1)[pick].numpy().astype(np.float64))
 
     def _massive(self, h: torch.Tensor, valid: torch.Tensor, rows: torch.Tensor) -> None:
-        a = h.abs().masked_fill(~valid[..., None], -1.0).reshape(-1)
-        k = min(self.s.top_n, a.numel())
-        values, index = torch.topk(a, k)
-        _, t, d = h.shape
+        """The top_n tokens by their largest |x| (one entry per token: its largest dimension)."""
+        peak, dims = h.abs().max(dim=-1)
+        peak = peak.masked_fill(~valid, -1.0).reshape(-1)
+        values, index = torch.topk(peak, min(self.s.top_n, peak.numel()))
+        t = h.shape[1]
         for v, i in zip(values.tolist(), index.tolist(), strict=True):
             if v < 0:
                 break
-            b, rest = divmod(i, t * d)
-            pos, dim = divmod(rest, d)
+            b, pos = divmod(i, t)
+            dim = int(dims[b, pos])
             self.top.append((v, float(h[b, pos, dim]), int(rows[b]), pos, dim))
         self.top = sorted(self.top, key=lambda e: -e[0])[: self.s.top_n]
 
@@ -150,7 +160,8 @@ class LayerStream:
         mom = moments_from_sums(n, s1, s2, s3, s4)
         if not self.calibrated or n == 0:
             return {"n_tokens": 0, "n_values": 0, **mom}
-        mom["mean"] += self.c0
+        mom["mean"] = self.c0 + self.s0 * mom["mean"]
+        mom["sd"] = self.s0 * mom["sd"]
         sd = mom["sd"]
         nt = self.n_tokens
         mean_dev = self.dim_sum / nt
