@@ -302,9 +302,25 @@ def geometry_layer_tables(kind):
     return files
 
 
+def geometry_mode_inputs(kind):
+    """Input function: scores or mode catalogs of the layers the distribution atlas covers."""
+
+    def files(wildcards):
+        return [
+            f"results/{wildcards.dataset}/{wildcards.model}/{path}/layer_{layer}.parquet"
+            for path in [{"scores": "geometry/scores", "modes": "modes"}[kind]]
+            for layer in distribution_layers(wildcards.model)
+        ]
+
+    return files
+
+
 def geometry_targets():
+    with_modes = config["geometry"]["modes"]
     tables = ("summary", "pulls", "trend", "findings")
+    tables += ("modes_correlation", "modes_findings") if with_modes else ()
     figures = [
+        *(["modes_correlation.png"] if with_modes else []),
         *(
             f"heatmaps_{v}.{ext}"
             for v in config["geometry"]["variants"]
@@ -362,7 +378,9 @@ def classifier_inputs(wildcards, acts):
     model = wildcards.model
     return {
         "index": f"results/{wildcards.dataset}/{model}/{acts}/index.parquet",
-        "shards": [shard(wildcards.dataset, model, layer, acts) for layer in layers(model)],
+        "shards": [
+            shard(wildcards.dataset, model, layer, acts) for layer in layers(model)
+        ],
     }
 
 

@@ -1,0 +1,244 @@
+"""Likelihood classifier (seed 001): densities, the tail walk, vectorised scoring against the
+per-sentence loop, planted classes, edge cases, and the tiny run's outputs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+from scipy.stats import gaussian_kde
+
+from resid_atlas.atomic import write_parquet
+from resid_atlas.classifier.density import fit_densities, kde_grid, tail_cutoffs
+from resid_atlas.classifier.metrics import (
+    METRICS_SCHEMA,
+    PREDICTIONS_SCHEMA,
+    class_metrics,
+    top_k,
+)
+from resid_atlas.classifier.score import layer_scores, layer_scores_loop
+from resid_atlas.classifier.study import run_classifier
+from resid_atlas.classifier.variants import parse_variant
+from resid_atlas.errors import AtlasError
+
+RULES = ["all", "tails", "std2", "std3"]
+SETTINGS = {
+    "n_grid": 300,
+    "eps": 1e-6,
+    "min_tail": 3,
+    "tail_density": 1e-4,
+    "tail_window": 4,
+    "tail_rising": 3,
+    "sink_factor": 2.0,
+    "logreg": {"layers": [], "C": 1.0, "max_iter": 100},
+}
+
+
+def mixture(rng, n, minor_at=12.0, share=0.02):
+    """A logistic bulk with a small minor mode far in the right tail (the study's picture)."""
+    x = rng.logistic(0, 1, n)
+    k = int(n * share)
+    x[:k] = rng.normal(minor_at, 0.3, k)
+    return x
+
+
+def test_kde_grid_matches_scipy():
+    rng = np.random.default_rng(0)
+    values = mixture(rng, 20_000)
+    lo, hi = values.min(), values.max()
+    ours = kde_grid(values, lo, hi, 1000)
+    ref = gaussian_kde(values, bw_method="scott")(np.linspace(lo, hi, 1000))
+    assert np.max(np.abs(ours - ref)) <= 1e-4 * ref.max()
+
+
+def test_tail_walk_finds_the_minor_mode_and_nothing_without_one():
+    rng = np.random.default_rng(1)
+    values = mixture(rng, 40_000)
+    grid = np.linspace(values.min(), values.max(), 1000)
+    dens = kde_grid(values, grid[0], grid[-1], 1000)
+    _, hi = tail_cutoffs(grid, dens)
+    assert 5 < hi < 12  # between the bulk and the minor mode at 12
+    # a lone Gaussian: the density never rises again on either side
+    g = np.linspace(-5, 5, 1000)
+    plain = np.exp(-(g**2) / 2) / np.sqrt(2 * np.pi)
+    assert tail_cutoffs(g, plain) == (-np.inf, np.inf)
+    # the mirror image finds the left cutoff at minus the right one
+    lo2, _ = tail_cutoffs(-grid[::-1], dens[::-1])
+    assert lo2 == pytest.approx(-hi)
+
+
+def planted(rng, n_pairs=6, n_layers=3, d=48, n_train=12, n_test=5, sep=3.0):
+    """Every pair: a logistic bulk plus a minor mode at 8 + sep * p (sep=0: all the same)."""
+    at = 8 + sep * np.arange(n_pairs)
+    pairs = [f"s{p // 3}:a{p % 3}" for p in range(n_pairs)]
+    train = [
+        [mixture(rng, n_train * d, at[p], 0.1).reshape(n_train, d) for p in range(n_pairs)]
+        for _ in range(n_layers)
+    ]
+    truth = np.repeat(np.arange(n_pairs), n_test)
+    test = [np.stack([mixture(rng, d, at[p], 0.1) for p in truth]) for _ in range(n_layers)]
+    return pairs, train, test, truth
+
+
+@pytest.mark.parametrize("extrapolation", ["edge", "zero"])
+def test_vectorised_scores_equal_the_loop(extrapolation):
+    rng = np.random.default_rng(2)
+    pairs, train, test, _ = planted(rng)
+    models = fit_densities(train, pairs, [0, 1, 2], n_grid=200)
+    # one layer without any tail: the walk found no cutoff for pair 0 at layer 1
+    models.cut_lo[0, 1], models.cut_hi[0, 1] = -np.inf, np.inf
+    fast = layer_scores(test, models, RULES, extrapolation=extrapolation, threads=2)
+    slow = layer_scores_loop(test, models, RULES, extrapolation=extrapolation)
+    for rule in RULES:
+        np.testing.assert_allclose(fast[rule], slow[rule], rtol=1e-10, atol=1e-8)
+    floor = 48 * np.log(1e-6)
+    assert np.all(fast["tails"][:, 0, 1] == floor)
+
+
+def test_planted_classes_separable_and_inseparable():
+    rng = np.random.default_rng(3)
+    pairs, train, test, truth = planted(rng, sep=6.0, n_train=40)
+    models = fit_densities(train, pairs, [0, 1, 2], n_grid=300)
+    scores = layer_scores(test, models, ["all", "tails", "std2"], extrapolation="zero")
+    for rule, array in scores.items():
+        assert (array.sum(2).argmax(1) == truth).mean() == 1.0, rule
+    # the study's edge density: a narrow pair's minor-mode edge density covers the values far
+    # beyond its range, so narrow pairs attract sentences of wider ones
+    edge = layer_scores(test, models, ["all"])["all"].sum(2).argmax(1)
+    assert (edge == truth).mean() < 0.9 and (edge <= truth).all()
+    pairs, train, test, truth = planted(rng, sep=0.0, n_test=40)
+    models = fit_densities(train, pairs, [0, 1, 2], n_grid=300)
+    acc = (layer_scores(test, models, ["all"])["all"].sum(2).argmax(1) == truth).mean()
+    assert acc < 0.4  # chance is 1/6
+
+
+def test_ties_go_to_the_first_pair_and_topk_is_stable():
+    total = np.array([[1.0, 3.0, 3.0, 2.0], [5.0, 5.0, 5.0, 5.0]])
+    order, scores = top_k(total)
+    assert order.tolist() == [[1, 2, 3], [0, 1, 2]]
+    assert scores[0].tolist() == [3.0, 3.0, 2.0]
+    with pytest.raises(ValueError, match="non-finite"):
+        top_k(np.array([[0.0, np.nan]]))
+
+
+def test_class_metrics_mark_undefined_values():
+    # class 2 has no test sentences; class 1 is never predicted
+    m = class_metrics(np.array([[2, 0, 1], [1, 0, 0], [0, 0, 0]]))
+    assert m["status"].tolist() == ["ok", "never predicted", "no test sentences"]
+    assert m["precision"][1] == 0.0 and np.isnan(m["recall"][2])
+    assert m["f1"][0] == pytest.approx(2 * 2 / (3 + 3))
+
+
+def test_variant_names():
+    v = parse_variant("tails_L1-2_zero", 3)
+    assert (v.rule, v.layers, v.extrapolation) == ("tails", (1, 2), "zero")
+    assert parse_variant("std2.5", 4).layers == (0, 1, 2, 3)
+    with pytest.raises(AtlasError, match="not a variant name"):
+        parse_variant("tail", 3)
+    with pytest.raises(AtlasError, match="layers 2..5"):
+        parse_variant("all_L2-5", 3)
+
+
+def write_acts(path, rng, drop_test_for=None, drop_train_for=None, nan=False):
+    pairs, train, test, truth = planted(rng, n_layers=2, n_test=3, sep=6.0, n_train=40)
+    rows = []
+    for p, pair in enumerate(pairs):
+        for i in range(40):
+            rows.append((pair, "train", ("train", p, i)))
+        for i in np.flatnonzero(truth == p):
+            rows.append((pair, "test", ("test", p, i)))
+    keep = [
+        r
+        for r in rows
+        if not (r[0] == drop_test_for and r[1] == "test")
+        and not (r[0] == drop_train_for and r[1] == "train")
+    ]
+    path.mkdir(parents=True)
+    for layer in range(2):
+        vecs = [
+            train[layer][p][i] if kind == "train" else test[layer][i] for _, _, (kind, p, i) in keep
+        ]
+        shard = np.stack(vecs).astype(np.float32)
+        if nan and layer == 1:
+            shard[3, 5] = np.nan
+        np.save(path / f"layer_{layer}.npy", shard)
+    index = pl.DataFrame(
+        {
+            "row": list(range(len(keep))),
+            "id": [f"x{i}" for i in range(len(keep))],
+            "pair": [r[0] for r in keep],
+            "subject": [r[0].split(":")[0] for r in keep],
+            "attribute": [r[0].split(":")[1] for r in keep],
+            "split": [r[1] for r in keep],
+        }
+    )
+    write_parquet(index, path / "index.parquet")
+    return pairs
+
+
+def test_run_with_a_pair_without_test_sentences(tmp_path):
+    rng = np.random.default_rng(4)
+    pairs = write_acts(tmp_path / "acts", rng, drop_test_for="s0:a1")
+    meta = run_classifier(
+        tmp_path / "acts", "m", SETTINGS, tmp_path / "out", ["all_zero", "tails", "std2_L1"]
+    )
+    assert meta["pairs"] == 6 and meta["n_test"] == 15
+    metrics = pl.read_parquet(tmp_path / "out/all_zero/metrics.parquet")
+    assert dict(metrics.schema) == METRICS_SCHEMA
+    row = metrics.filter((pl.col("level") == "pair") & (pl.col("class") == "s0:a1"))
+    assert row["status"][0] == "no test sentences" and row["support"][0] == 0
+    assert metrics.filter(pl.col("class") == "macro").height == 3
+    macro = metrics.filter((pl.col("level") == "pair") & (pl.col("class") == "macro"))["f1"][0]
+    assert macro >= 0.9  # planted, separable
+    pred = pl.read_parquet(tmp_path / "out/all_zero/predictions.parquet")
+    assert dict(pred.schema) == PREDICTIONS_SCHEMA and pred.height == 15
+    assert set(pred["pred_pair"]) <= set(pairs)
+    conf = pl.read_parquet(tmp_path / "out/tails/confusion.parquet")
+    assert conf.filter(pl.col("level") == "pair").height == 36
+    assert conf.filter(pl.col("level") == "pair")["count"].sum() == 15
+    sinks = pl.read_parquet(tmp_path / "out/std2_L1/sinks.parquet")
+    assert sinks["predicted"].sum() == 15 and sinks["expected"][0] == pytest.approx(15 / 6)
+    logreg = pl.read_parquet(tmp_path / "out/logreg/accuracy.parquet")
+    # 3 levels x top-1..3; planted signal ignores coordinates, so logreg is near chance here
+    assert logreg.height == 9 and logreg["accuracy"].is_between(0, 1).all()
+    sweep = pl.read_parquet(tmp_path / "out/layer_sweep.parquet")
+    assert sweep.height == 3 * 2  # (all, zero), (tails, edge), (std2, edge) x 2 layers
+
+
+def test_bad_inputs_name_the_problem(tmp_path):
+    rng = np.random.default_rng(5)
+    write_acts(tmp_path / "a", rng, drop_train_for="s1:a0")
+    with pytest.raises(AtlasError, match="'s1:a0' has no training sentences"):
+        run_classifier(tmp_path / "a", "m", SETTINGS, tmp_path / "o", ["all"], with_logreg=False)
+    write_acts(tmp_path / "b", rng, nan=True)
+    with pytest.raises(AtlasError, match=r"layer_1.npy: non-finite value at row 3, dimension 5"):
+        run_classifier(tmp_path / "b", "m", SETTINGS, tmp_path / "o", ["all"], with_logreg=False)
+    with pytest.raises(AtlasError, match="index.parquet: not found"):
+        run_classifier(tmp_path / "c", "m", SETTINGS, tmp_path / "o", ["all"])
+
+
+@pytest.mark.workflow
+def test_tiny_run_outputs(tiny_run, tiny_config):
+    base = tiny_run / "results/tiny/tiny-llama"
+    variants = tiny_config["classifier"]["variants"]
+    n_test = (
+        pl.read_parquet(base / "activations/index.parquet").filter(pl.col("split") == "test").height
+    )
+    for variant in [*variants, "logreg"]:
+        folder = base / "classifier" / variant
+        pred = pl.read_parquet(folder / "predictions.parquet")
+        assert pred.height == n_test and dict(pred.schema) == PREDICTIONS_SCHEMA
+        for name in ("confusion", "metrics", "accuracy", "sinks"):
+            assert pl.read_parquet(folder / f"{name}.parquet").height > 0
+        assert (folder / "confusion.png").stat().st_size > 0
+    summary = pl.read_parquet(base / "classifier/summary.parquet")
+    assert set(summary["protocol"]) == {"seed", "last"}
+    assert summary["macro_f1"].is_finite().all()
+    findings = pl.read_parquet(base / "classifier/findings.parquet")
+    assert findings.height == 7 and findings["claim_id"].n_unique() == 7
+    control = pl.read_parquet(base / "classifier/japanese_control.parquet")
+    assert set(control["variant"]) == {"all", "tails"}
+    meta = json.loads((base / "classifier/meta.json").read_text())
+    assert meta["layers"] == 3 and meta["pairs"] == 6
