@@ -48,6 +48,7 @@ FAMILY_NAMES = (
 CLOSED_FORM = ("norm", "laplace", "vonmises")  # scipy's own fit is closed-form: call it
 BIN_WIDTH_SD = 0.01  # fine-histogram bin width for the binned likelihood, in sd units
 _EPS = 1e-9
+GTOL = 1e-4  # BFGS gradient tolerance on the mean negative log-likelihood per value
 LOGPDF_FLOOR = -100 * math.log(np.finfo(float).max)  # scipy's _penalized_nnlf penalty
 
 
@@ -193,18 +194,28 @@ def pdf(name: str, x: np.ndarray, params: tuple[float, ...]) -> np.ndarray:
     return np.exp(logpdf(name, x, params[:-2], params[-2], params[-1]))
 
 
+BOUNDED = ("johnsonsb", "truncnorm", "vonmises_line")  # support depends on the parameters
+
+
 def _objective(name: str, z: np.ndarray, w: np.ndarray, zlo: float, zhi: float, total: float):
+    d = dist(name)
+    bounded = name in BOUNDED
+
     def nll(u: np.ndarray) -> float:
         try:
             shapes, loc, scale = _decode(name, u, zlo, zhi)
             if not (scale > 0 and math.isfinite(scale)):
                 return 1e300
-            lp = logpdf(name, z, shapes, loc, scale)
+            if bounded:
+                lp = logpdf(name, z, shapes, loc, scale)
+            else:  # unbounded support: scipy's _logpdf directly (NaN/-inf handled below)
+                with np.errstate(all="ignore"):
+                    lp = d._logpdf((z - loc) / scale, *shapes) - math.log(scale)
         except (OverflowError, ValueError, ZeroDivisionError, FloatingPointError):
             return 1e300
         # scipy's penalty for values its log-density cannot represent (outside the support or
-        # underflowing): a large finite cost per value, so the optimiser can move back.
-        value = -float(np.dot(w, np.maximum(lp, LOGPDF_FLOOR))) / total
+        # underflowing, NaN or -inf): a large finite cost per value, so the optimiser moves back.
+        value = -float(np.dot(w, np.fmax(lp, LOGPDF_FLOOR))) / total
         return value if math.isfinite(value) else 1e300
 
     return nll
@@ -314,7 +325,7 @@ def fit_family(
 def _bfgs(nll, u0, maxiter):
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        return minimize(nll, u0, method="BFGS", options={"maxiter": maxiter, "gtol": 1e-5})
+        return minimize(nll, u0, method="BFGS", options={"maxiter": maxiter, "gtol": GTOL})
 
 
 def _minimise(nll, starts, maxiter, scout=40):
