@@ -440,3 +440,14 @@ def test_tiny_run_geometry_outputs(tiny_run):
         with Image.open(base / f"figures/heatmaps_{variant}.gif") as gif:
             assert gif.n_frames == 3
     assert (base / "figures/depth.png").exists() and (base / "figures/grouping.png").exists()
+    from resid_atlas.geometry.modes_link import CHARACTERISTICS, CORRELATION_SCHEMA
+
+    corr = pl.read_parquet(base / "modes_correlation.parquet")
+    assert corr.schema == pl.Schema(CORRELATION_SCHEMA)
+    assert corr.height == 3 * len(variants) * len(CHARACTERISTICS) * 2
+    assert set(corr["status"]) <= {"ok", "too few pairs", "constant values"}
+    ok = corr.filter(pl.col("status") == "ok")
+    assert ok["r"].is_finite().all() and ok["q_value"].is_between(0, 1).all()
+    link = pl.read_parquet(base / "modes_findings.parquet")
+    assert link.schema == pl.Schema(FINDINGS_SCHEMA) and link.height == 1
+    assert (base / "figures/modes_correlation.png").exists()

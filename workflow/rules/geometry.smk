@@ -91,3 +91,28 @@ rule geometry_heatmaps:
     shell:
         "python -m resid_atlas geometry-heatmaps --scores {input.scores} --variant {wildcards.variant}"
         " --settings {params.settings:q} --grid {output.grid} --gif {output.gif} 2> {log}"
+
+
+rule geometry_modes:
+    input:
+        scores=geometry_mode_inputs("scores"),
+        modes=geometry_mode_inputs("modes"),
+    output:
+        table="results/{dataset}/{model}/geometry/modes_correlation.parquet",
+        findings="results/{dataset}/{model}/geometry/modes_findings.parquet",
+        figure=report(
+            "results/{dataset}/{model}/geometry/figures/modes_correlation.png",
+            caption="../report/geometry/modes_correlation.rst",
+            category="Geometry",
+            labels={"model": "{model}", "figure": "mode characteristics vs scores"},
+        ),
+    log:
+        "results/logs/{dataset}/{model}/geometry/modes.log",
+    conda:
+        ENV
+    params:
+        settings=geometry_settings("correlation", "alpha"),
+    shell:
+        "python -m resid_atlas geometry-modes --scores {input.scores} --modes {input.modes}"
+        " --settings {params.settings:q} --out {output.table} --findings {output.findings}"
+        " --figure {output.figure} 2> {log}"

@@ -8,6 +8,7 @@ import io
 import math
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import polars as pl
 from PIL import Image
@@ -176,14 +177,19 @@ def modes_figure(table: pl.DataFrame, model: str, path: str | Path, alpha: float
                 r[c_of[c], l_of[layer]] = rv
                 q[c_of[c], l_of[layer]] = qv
             ax = axes[i, j]
-            image = ax.imshow(r, cmap="PuOr_r", vmin=-1, vmax=1, aspect="auto")
+            cmap = matplotlib.colormaps["PuOr_r"].with_extremes(bad="0.85")  # grey: no test
+            image = ax.imshow(np.ma.masked_invalid(r), cmap=cmap, vmin=-1, vmax=1, aspect="auto")
             yy, xx = np.nonzero(q < alpha)
             ax.scatter(xx, yy, s=6, c="k", marker="o")
             ax.set_yticks(range(len(chars)), chars if j == 0 else [], fontsize=7)
             ax.set_xticks(range(len(layers)), layers, fontsize=6)
-            ax.set_title(f"{variant}: r with {target}", fontsize=9)
+            ax.set_title(
+                f"{variant}: r with {'|score|' if target == 'abs_score' else 'score'}", fontsize=8
+            )
             if i == len(targets) - 1:
                 ax.set_xlabel("layer")
-    fig.colorbar(image, ax=axes, shrink=0.7, label=f"correlation across pairs (dot: q < {alpha})")
+    fig.colorbar(
+        image, ax=axes, shrink=0.7, label=f"correlation across pairs (dot: q < {alpha}; grey: none)"
+    )
     fig.suptitle(f"{model}: mode characteristics vs attraction scores")
     save_figure(fig, path)
