@@ -152,6 +152,23 @@ def test_set_similarity_matches_sklearn_and_the_sentence_loop():
             assert sim[i, j] == pytest.approx(expected, abs=1e-12)
 
 
+def test_fast_pca_solver_matches_the_full_svd():
+    from sklearn.decomposition import PCA
+
+    from resid_atlas.geometry.layer import pca_solver
+
+    x, _ = planted(n_s=4, n_a=5, per=10, d=24, noise=0.5)
+    assert pca_solver(*x.shape) == "covariance_eigh" and pca_solver(10, 24) == "full"
+    z, k, kept = project(x, "pca", 0.9)
+    full = PCA(n_components=0.9, svd_solver="full").fit(x)
+    assert k == full.n_components_ and kept == pytest.approx(
+        full.explained_variance_ratio_.sum(), abs=1e-10
+    )
+    np.testing.assert_allclose(
+        cosine_similarity(z), cosine_similarity(full.transform(x)), atol=1e-8
+    )
+
+
 def test_within_between_matches_brute_force():
     rng = np.random.default_rng(2)
     x = rng.normal(size=(25, 8))

@@ -2,7 +2,7 @@
 
 Variants: `raw` (the stored vectors), `centred` (minus the mean over the selected rows), `pca`
 (scikit-learn PCA fitted on this layer's selected rows, keeping the fewest components that explain
-`pca_variance` of the variance; PCA centres the rows first, as sklearn does).
+`pca_variance` of the variance; PCA centres the rows first, as sklearn does; solver: `pca_solver`).
 """
 
 from __future__ import annotations
@@ -57,6 +57,13 @@ GROUPING_SCHEMA = {
 }
 
 
+def pca_solver(n_rows: int, n_features: int) -> str:
+    """sklearn's `covariance_eigh` (eigh of the d x d covariance: ~50x faster than a full SVD of
+    12,960 x 576 on one core) when rows outnumber features, else the exact `full` SVD. Both give
+    the same components up to sign, which cosines ignore (tests/test_geometry.py)."""
+    return "covariance_eigh" if n_rows > n_features else "full"
+
+
 def project(x: np.ndarray, variant: str, pca_variance: float) -> tuple[np.ndarray, int, float]:
     """(vectors of the variant, their dimension, share of variance kept)."""
     x = np.asarray(x, dtype=np.float64)
@@ -65,7 +72,7 @@ def project(x: np.ndarray, variant: str, pca_variance: float) -> tuple[np.ndarra
     if variant == "centred":
         return x - x.mean(axis=0), x.shape[1], 1.0
     if variant == "pca":
-        pca = PCA(n_components=pca_variance, svd_solver="full")
+        pca = PCA(n_components=pca_variance, svd_solver=pca_solver(*x.shape))
         z = pca.fit_transform(x)
         return z, int(pca.n_components_), float(pca.explained_variance_ratio_.sum())
     raise AtlasError(f"geometry.variants has {variant!r}; use any of {VARIANTS}.")
