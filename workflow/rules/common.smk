@@ -1,4 +1,5 @@
 # Shared set-up: config validation, the package on the jobs' path, and input functions.
+import hashlib
 import json
 import shlex
 import sys
@@ -27,7 +28,12 @@ NAME = "[A-Za-z0-9][A-Za-z0-9._-]*"
 
 
 def all_targets(wildcards):
-    """The default targets; each analysis contributes its target function here."""
+    """The default targets: every analysis, then the cross-model report over them."""
+    return analysis_targets(wildcards) + report_targets()
+
+
+def analysis_targets(wildcards):
+    """Each analysis contributes its target function here."""
     return [
         path
         for targets in (
@@ -405,3 +411,25 @@ def classifier_targets():
         for dataset, model in atlas_pairs()
         for name in ("summary", "japanese_control", "findings")
     ]
+
+
+SQL_DIR = str(Path(workflow.basedir) / "workflow" / "sql")
+REPORT_TABLES = [p.stem for p in sorted(Path(SQL_DIR, "report").glob("*.sql"))]
+REPORT_FIGURES = [
+    "depth",
+    "family_shares",
+    "classifier_f1",
+    "plateau_thresholds",
+    "sharpness",
+]
+
+
+def report_targets():
+    return ["results/report/atlas.duckdb", "results/report/findings.html"]
+
+
+def sql_digest():
+    digest = hashlib.sha256()
+    for path in sorted(Path(SQL_DIR).rglob("*.sql")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
