@@ -89,7 +89,9 @@ def main() -> None:
 
     run(cached, args.batch)  # warm-up (allocator, threads)
     t_ours, ours = run(cached, args.batch)
+    print(f"ours measured: {t_ours:.2f} s", flush=True)
     t_full, full_out = run(full, args.batch)
+    print(f"full re-run, batched measured: {t_full:.2f} s", flush=True)
     t_one, one_out = run(full, 1)
     kl = np.concatenate([m["kl"] for m in ours])
     diffs = {
