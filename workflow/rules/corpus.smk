@@ -15,7 +15,7 @@ rule download_levinson_2024:
     conda:
         ENV
     params:
-        users=reference_users,
+        users=reference_users(),
     shell:
         "python -m resid_atlas download-reference --file sentences_20241018_00.json"
         " --file seed_42_test_split.json --out-dir $(dirname {output.sentences})"
