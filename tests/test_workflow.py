@@ -31,7 +31,7 @@ def test_one_shard_plans_only_ingest_and_extraction(workdir):
     rules = planned_rules(snakemake("-n", target, "--quiet", "rules", cwd=workdir).stdout)
     # The corpus stage (ingest, validation) and this model's extraction: nothing else.
     assert "extract_smollm2_135m" in rules and "ingest" in rules
-    assert rules - {"extract_smollm2_135m"} <= {"ingest", "validate_corpus"}
+    assert rules - {"extract_smollm2_135m"} <= {"ingest", "validate_dataset"}
 
 
 def test_lint_is_clean():
