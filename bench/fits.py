@@ -6,6 +6,8 @@ Baselines (measured in the same run on the same full samples, one pair's ~100 se
 Ours: `resid_atlas.fits.fit_sample` warm-started from the layer's pooled fit (the pooled fit's own
 time is reported and amortised over the layer's samples, as in the pipeline) and
 `resid_atlas.kde.kde_on_grid`.
+Times are CPU seconds of this process (time.process_time, one BLAS thread recommended:
+OMP_NUM_THREADS=1), so other users' load on a shared machine does not distort the ratio.
 Prints the speed ratios and the agreement rates: same SSE-best family; log-likelihood (exact, on
 the raw values) within 0.1% of scipy's MLE or better, over the fits where scipy's is finite.
 
@@ -69,19 +71,19 @@ def main() -> None:
         shard, index = load_layer(acts / f"layer_{layer}.npy", acts / "index.parquet")
         samples = layer_samples(shard, index)
         pairs_per_layer.append(len(samples) - 1)
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         _, warm = fit_sample(samples[-1][3])
-        t_pooled += time.perf_counter() - t0
+        t_pooled += time.process_time() - t0
         for pair, _, _, values in samples[: args.pairs]:
             x = np.asarray(values, dtype=np.float64)
             hist, edges = np.histogram(x, bins=150, density=True)
             centres = (edges[:-1] + edges[1:]) / 2
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             ref = scipy_fits(x, hist, centres)
-            t_scipy += time.perf_counter() - t0
-            t0 = time.perf_counter()
+            t_scipy += time.process_time() - t0
+            t0 = time.process_time()
             rows, fits = fit_sample(x, warm=warm)
-            t_ours += time.perf_counter() - t0
+            t_ours += time.process_time() - t0
             n_samples += 1
             ours_best = next((r["family"] for r in rows if r["best_sse"]), None)
             ref_best = min(ref, key=lambda k: ref[k][1])
@@ -97,15 +99,15 @@ def main() -> None:
                 n_ll_ok += ok
                 if not ok:
                     worst.append((layer, pair, name, (ll - ll_ref) / abs(ll_ref)))
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             kde = st.gaussian_kde(x)
             kde.set_bandwidth(kde.factor * 4.5)
             grid = np.linspace(x.min(), x.max(), 1000)
             dens_ref = kde(grid)
-            t_kde_scipy += time.perf_counter() - t0
-            t0 = time.perf_counter()
+            t_kde_scipy += time.process_time() - t0
+            t0 = time.process_time()
             _, dens = kde_on_grid(x, grid, bw_factor=4.5)
-            t_kde_ours += time.perf_counter() - t0
+            t_kde_ours += time.process_time() - t0
             big = dens_ref > 1e-6 * dens_ref.max()
             kde_err = max(kde_err, float(np.max(np.abs(dens[big] - dens_ref[big]) / dens_ref[big])))
         print(f"layer {layer}: done ({n_samples} samples so far)", flush=True)

@@ -281,6 +281,15 @@ def _default_u(name: str, zlo: float, zhi: float) -> list[np.ndarray]:
     return [_encode(name, shapes, loc, scale, zlo, zhi)]
 
 
+# Families whose likelihood often has a second optimum at the mirrored skew (pdf(-x; -a) =
+# pdf(x; a)): every fit also starts from the mirror image.
+MIRRORED = ("skewnorm", "pearson3")
+
+
+def _mirror(shapes, loc, scale):
+    return (-shapes[0], *shapes[1:]), -loc, scale
+
+
 def _to_z(params: tuple[float, ...], mean: float, sd: float):
     shapes, loc, scale = params[:-2], params[-2], params[-1]
     return tuple(shapes), (loc - mean) / sd, scale / sd
@@ -306,16 +315,21 @@ def fit_family(
     zlo, zhi = (sample.lo - sample.mean) / sample.sd, (sample.hi - sample.mean) / sample.sd
     nll = _objective(name, z, w, zlo, zhi, float(w.sum()))
     if warm is not None:
-        res = _minimise(
-            nll, [_encode(name, *_to_z(warm, sample.mean, sample.sd), zlo, zhi)], maxiter
-        )
+        shapes, loc, scale = _to_z(warm, sample.mean, sample.sd)
+        starts = [(shapes, loc, scale)]
+        if name in MIRRORED:
+            starts.append(_mirror(shapes, loc, scale))
+        res = _minimise(nll, [_encode(name, *s, zlo, zhi) for s in starts], maxiter)
         if res is not None and res.success:
             return _result(name, res, sample, zlo, zhi)
     starts = _default_u(name, zlo, zhi)
     rng = np.random.default_rng(0)
     zraw = (sample.values - sample.mean) / sample.sd
     sub = rng.choice(zraw, 2000, replace=False) if zraw.size > 2000 else zraw
-    starts.append(_encode(name, *_scipy_start(name, sub), zlo, zhi))
+    guess = _scipy_start(name, sub)
+    starts.append(_encode(name, *guess, zlo, zhi))
+    if name in MIRRORED:
+        starts.append(_encode(name, *_mirror(*guess), zlo, zhi))
     best = _minimise(nll, starts, maxiter)
     if best is None:
         return FitResult(name, (), math.nan, math.nan, math.nan, False, "no valid start")
