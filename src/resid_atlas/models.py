@@ -66,11 +66,19 @@ def _hub_error(name: str, spec: dict, exc: Exception) -> AtlasError:
     )
 
 
-def _hf_kwargs(spec: dict) -> dict:
-    kwargs = {}
+def _pretrained(name: str, spec: dict, loader, **kwargs):
+    """`loader.from_pretrained` for a gguf-package or hf entry, with one clear error per failure."""
+    if spec["source"] == "gguf-package":
+        folder, file = gguf_location(name, spec)
+        return guard_gguf(
+            name, folder / file, loader.from_pretrained, folder, gguf_file=file, **kwargs
+        )
     if spec.get("revision"):
         kwargs["revision"] = spec["revision"]
-    return kwargs
+    try:
+        return loader.from_pretrained(spec["id"], **kwargs)
+    except Exception as exc:  # hub failures arrive as OSError, HTTP or value errors alike
+        raise _hub_error(name, spec, exc) from None
 
 
 def load_config_of(name: str, models: dict):
@@ -78,15 +86,8 @@ def load_config_of(name: str, models: dict):
     from transformers import AutoConfig
 
     spec = _entry(name, models)
-    source = spec["source"]
-    if source == "gguf-package":
-        folder, file = gguf_location(name, spec)
-        return guard_gguf(name, folder / file, AutoConfig.from_pretrained, folder, gguf_file=file)
-    if source == "hf":
-        try:
-            return AutoConfig.from_pretrained(spec["id"], **_hf_kwargs(spec))
-        except Exception as exc:
-            raise _hub_error(name, spec, exc) from None
+    if spec["source"] != "random-init":
+        return _pretrained(name, spec, AutoConfig)
     if "like" in spec:
         return load_config_of(spec["like"], models)
     return AutoConfig.for_model(spec["architecture"], **spec.get("config", {}))
@@ -98,17 +99,8 @@ def load_tokenizer(name: str, models: dict):
     from resid_atlas.byte_tokenizer import byte_tokenizer
 
     spec = _entry(name, models)
-    source = spec["source"]
-    if source == "gguf-package":
-        folder, file = gguf_location(name, spec)
-        return guard_gguf(
-            name, folder / file, AutoTokenizer.from_pretrained, folder, gguf_file=file
-        )
-    if source == "hf":
-        try:
-            return AutoTokenizer.from_pretrained(spec["id"], **_hf_kwargs(spec))
-        except Exception as exc:
-            raise _hub_error(name, spec, exc) from None
+    if spec["source"] != "random-init":
+        return _pretrained(name, spec, AutoTokenizer)
     if "like" in spec:
         return load_tokenizer(spec["like"], models)
     return byte_tokenizer()
@@ -126,23 +118,8 @@ def load_model(
     check_dtype(torch_dtype, target, key=f"model '{name}': dtype")
     source = spec["source"]
     log.info("loading model '%s' (%s)", name, source)
-    if source == "gguf-package":
-        folder, file = gguf_location(name, spec)
-        model = guard_gguf(
-            name,
-            folder / file,
-            AutoModelForCausalLM.from_pretrained,
-            folder,
-            gguf_file=file,
-            dtype=torch_dtype,
-        )
-    elif source == "hf":
-        try:
-            model = AutoModelForCausalLM.from_pretrained(
-                spec["id"], dtype=torch_dtype, **_hf_kwargs(spec)
-            )
-        except Exception as exc:
-            raise _hub_error(name, spec, exc) from None
+    if source != "random-init":
+        model = _pretrained(name, spec, AutoModelForCausalLM, dtype=torch_dtype)
     else:
         config = load_config_of(name, models)
         torch.manual_seed(int(spec["seed"]))
