@@ -17,7 +17,7 @@ import transformers
 from tqdm import tqdm
 
 import resid_atlas
-from resid_atlas.atomic import temp_name, write_json, write_parquet
+from resid_atlas.atomic import fresh_temp, write_json, write_parquet
 from resid_atlas.devices import batch_size_for
 from resid_atlas.errors import AtlasError
 from resid_atlas.models import LoadedModel
@@ -87,7 +87,7 @@ def extract(
         )
     n, d = corpus.height, stream.d_model
     finals = [out_dir / f"layer_{layer}.npy" for layer in range(stream.n_layers)]
-    temps = [temp_name(path) for path in finals]
+    temps = [fresh_temp(path) for path in finals]
     skip_first = settings["prepend_bos"] and lm.tokenizer.bos_token_id is not None
     device = lm.device
     try:

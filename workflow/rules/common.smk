@@ -1,6 +1,7 @@
 # Shared set-up: config validation, the package on the jobs' path, and input functions.
 import hashlib
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -17,11 +18,26 @@ shell.prefix(
 )
 
 from resid_atlas.config import validate_config
+from resid_atlas.errors import AtlasError
 from resid_atlas.model_catalog import n_layers
 from resid_atlas.facts.outputs import FIGURES as FACTS_FIGURES
 from resid_atlas.facts.outputs import TABLES as FACTS_TABLES
 
-validate_config(config, where="config")
+
+def stop(error):
+    """A user-fixable problem found while planning: one message naming the key or file and the
+    fix, exit status 1, no traceback (the jobs' AtlasErrors print the same way)."""
+    print(f"resid-atlas: error: {error}", file=sys.stderr)
+    raise SystemExit(1)
+
+
+try:
+    validate_config(
+        config,
+        where=f"config ({', '.join(map(os.path.relpath, workflow.configfiles))})",
+    )
+except AtlasError as exc:
+    stop(exc)
 
 ENV = "../../envs/resid-atlas.yaml"
 NAME = "[A-Za-z0-9][A-Za-z0-9._-]*"
@@ -34,6 +50,13 @@ def all_targets(wildcards):
 
 def analysis_targets(wildcards):
     """Each analysis contributes its target function here."""
+    try:
+        return _analysis_targets()
+    except AtlasError as exc:
+        stop(exc)
+
+
+def _analysis_targets():
     return [
         path
         for targets in (
@@ -65,7 +88,10 @@ def model_entries(model):
 
 
 def layers(model):
-    return range(n_layers(model, config["models"]))
+    try:
+        return range(n_layers(model, config["models"]))
+    except AtlasError as exc:
+        stop(exc)
 
 
 def atlas_pairs():
@@ -79,10 +105,62 @@ def shard(dataset, model, layer, acts="activations"):
     return f"results/{dataset}/{model}/{acts}/layer_{layer}.npy"
 
 
+def layer_guard(wildcards):
+    """Input of guards.smk's catch-all for shards: stop with a clear message when the model or
+    the layer of a requested shard (or of a per-layer file built on it) does not exist. For a
+    layer that exists it returns a path nothing makes, so the extraction job is the only maker.
+    """
+    path = shard(wildcards.dataset, wildcards.model, wildcards.layer, wildcards.acts)
+    model, protocol = wildcards.model, wildcards.acts.partition("-")[2]
+    if protocol and protocol not in ("seed", "last", "mean"):
+        stop(
+            f"{path}: '{wildcards.acts}' names the protocol '{protocol}'; activation folders are "
+            "activations/ (the configured protocol) or activations-seed, -last, -mean."
+        )
+    if model not in config["models"]:
+        stop(
+            f"{path}: '{model}' is not a model entry of the config; use one of: "
+            f"{', '.join(sorted(config['models']))}, or add it under models:."
+        )
+    n = len(layers(model))
+    if int(wildcards.layer) >= n:
+        stop(
+            f"{path}: model '{model}' has {n} layers, layer_0 .. layer_{n - 1}; ask for one of "
+            "those (per-layer files of every analysis are numbered the same way)."
+        )
+    return UNMAKEABLE
+
+
+UNMAKEABLE = ".resid-atlas-guard/no-such-file"  # a guard's input when it must not apply
+
+
+def no_rule_guard(wildcards):
+    """Input of guards.smk's catch-all for results/: when nothing else makes the requested path
+    (a typo, a file of another version), stop with one message and the close matches.
+    """
+    import difflib
+
+    path = f"results/{wildcards.path}"
+    if any(r.is_producer(path) for r in workflow.rules if not r.name.startswith("no_")):
+        return UNMAKEABLE
+    known = analysis_targets(wildcards) + report_targets()
+    close = difflib.get_close_matches(path, known, n=3, cutoff=0.75)
+    stop(
+        f"{path}: no rule makes this file"
+        + (f"; did you mean {' or '.join(close)}?" if close else ".")
+        + " `snakemake -n` lists what the config makes; docs/<stage>.md describe each output."
+    )
+
+
 def dataset_inputs(wildcards):
     """The files a dataset reads; a levinson-2024 entry without path: reads the download."""
     from resid_atlas.reference import dataset_files
 
+    if wildcards.dataset not in config["datasets"]:
+        stop(
+            f"results/{wildcards.dataset}/: '{wildcards.dataset}' is not a dataset entry of the "
+            f"config; use one of: {', '.join(sorted(config['datasets']))}, or add it under datasets:."
+        )
     return [p for p in dataset_files(config["datasets"][wildcards.dataset]) if p]
 
 

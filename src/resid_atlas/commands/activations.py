@@ -5,9 +5,6 @@ from __future__ import annotations
 import polars as pl
 
 from resid_atlas.cli import json_arg
-from resid_atlas.devices import set_threads
-from resid_atlas.extract import extract
-from resid_atlas.models import load_model
 
 
 def register(sub) -> None:
@@ -23,6 +20,12 @@ def register(sub) -> None:
 
 
 def run_extract(args) -> None:
+    # torch-importing modules load here, not at registration: every command of the CLI
+    # registers its parser, and the jobs that run no model should not pay for torch.
+    from resid_atlas.devices import set_threads
+    from resid_atlas.extract import extract
+    from resid_atlas.models import load_model
+
     set_threads(args.threads)
     lm = load_model(args.model, args.models, args.settings["device"], args.settings["dtype"])
     extract(pl.read_parquet(args.corpus), lm, args.settings, args.out_dir, protocol=args.protocol)

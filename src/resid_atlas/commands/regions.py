@@ -7,7 +7,6 @@ import polars as pl
 
 from resid_atlas.atomic import write_parquet
 from resid_atlas.cli import json_arg
-from resid_atlas.devices import set_threads
 from resid_atlas.errors import AtlasError
 from resid_atlas.findings import write_findings
 
@@ -49,6 +48,7 @@ def check_settings(settings: dict) -> None:
 
 
 def run_regions_command(args) -> None:
+    from resid_atlas.devices import set_threads  # torch: only in the jobs that use it
     from resid_atlas.models import load_model
     from resid_atlas.regions.study import run_regions
 

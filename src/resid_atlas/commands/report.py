@@ -8,13 +8,6 @@ from pathlib import Path
 import duckdb
 
 from resid_atlas.report.atlas import build_atlas, sql_files
-from resid_atlas.report.figures import (
-    classifier_figure,
-    depth_figure,
-    family_shares_figure,
-    plateau_figure,
-    sharpness_figure,
-)
 from resid_atlas.report.findings_page import write_page
 from resid_atlas.report.tables import run_table, write_table
 
@@ -31,6 +24,14 @@ def register(sub) -> None:
 
 
 def run_report(args) -> None:
+    from resid_atlas.report.figures import (  # matplotlib: only in the job that draws
+        classifier_figure,
+        depth_figure,
+        family_shares_figure,
+        plateau_figure,
+        sharpness_figure,
+    )
+
     sql_dir, out = Path(args.sql_dir), Path(args.out_dir)
     catalog = build_atlas(out / "atlas.duckdb", sql_files(sql_dir / "views"))
     absent = set(catalog.filter(catalog["status"] == "absent")["view"])
