@@ -71,35 +71,39 @@ def heatmap_grid(scores: pl.DataFrame, variant: str, model: str, path: str | Pat
     save_figure(fig, path)
 
 
-def _frame(cube, k, layers, subjects, attributes, vmax, title) -> Image.Image:
-    fig, ax = plt.subplots(figsize=(8.5, 6.2))
-    image = ax.imshow(cube[k], cmap=CMAP, vmin=-vmax, vmax=vmax, aspect="auto")
-    for (i, j), v in np.ndenumerate(cube[k]):
-        if np.isfinite(v):
-            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6)
-    ax.set_yticks(range(len(subjects)), subjects, fontsize=7)
-    ax.set_xticks(range(len(attributes)), attributes, fontsize=7, rotation=45, ha="right")
-    fig.colorbar(image, ax=ax, label="attraction score (+ subject, - attribute)")
-    ax.set_title(f"{title}, layer {layers[k]}: mean |score| {np.nanmean(np.abs(cube[k])):.4f}")
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
-    plt.close(fig)
-    buf.seek(0)
-    return Image.open(buf).convert("RGB")
-
-
 def heatmap_gif(
     scores: pl.DataFrame, variant: str, model: str, path: str | Path, frame_ms: int
 ) -> None:
-    """Animated GIF of the annotated heatmap across layers (shared colour scale)."""
+    """Animated GIF of the annotated heatmap across layers (shared colour scale). One figure is
+    drawn once and updated per layer (image data, cell labels, title)."""
     layers, subjects, attributes, cube = score_matrices(scores, variant)
     vmax = _limit(cube)
-    title = f"{model} ({variant})"
-    frames = [
-        _frame(cube, k, layers, subjects, attributes, vmax, title) for k in range(len(layers))
-    ]
-    size = frames[0].size
-    frames = [f if f.size == size else f.resize(size) for f in frames]
+    fig, ax = plt.subplots(figsize=(8.5, 6.2))
+    image = ax.imshow(cube[0], cmap=CMAP, vmin=-vmax, vmax=vmax, aspect="auto")
+    labels = {
+        (i, j): ax.text(j, i, "", ha="center", va="center", fontsize=6)
+        for i in range(len(subjects))
+        for j in range(len(attributes))
+    }
+    ax.set_yticks(range(len(subjects)), subjects, fontsize=7)
+    ax.set_xticks(range(len(attributes)), attributes, fontsize=7, rotation=45, ha="right")
+    fig.colorbar(image, ax=ax, label="attraction score (+ subject, - attribute)")
+    ax.set_title(f"{model} ({variant}), layer 0: mean |score| 0.0000")  # room for the title
+    fig.tight_layout()
+    frames = []
+    for k, layer in enumerate(layers):
+        image.set_data(cube[k])
+        for (i, j), text in labels.items():
+            v = cube[k, i, j]
+            text.set_text(f"{v:.2f}" if np.isfinite(v) else "")
+        ax.set_title(
+            f"{model} ({variant}), layer {layer}: mean |score| {np.nanmean(np.abs(cube[k])):.4f}"
+        )
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=80)
+        buf.seek(0)
+        frames.append(Image.open(buf).convert("RGB"))
+    plt.close(fig)
     with atomic_path(path) as tmp:
         frames[0].save(
             tmp, format="GIF", save_all=True, append_images=frames[1:], duration=frame_ms, loop=0
