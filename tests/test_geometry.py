@@ -468,3 +468,28 @@ def test_tiny_run_geometry_outputs(tiny_run):
     link = pl.read_parquet(base / "modes_findings.parquet")
     assert link.schema == pl.Schema(FINDINGS_SCHEMA) and link.height == 1
     assert (base / "figures/modes_correlation.png").exists()
+
+
+def test_figures_render(tmp_path):
+    from PIL import Image
+
+    from resid_atlas.geometry.figures import (
+        depth_figure,
+        grouping_figure,
+        heatmap_gif,
+        heatmap_grid,
+    )
+    from resid_atlas.geometry.summary import summarise
+
+    scores, groups = shrinking_model(n_layers=3)
+    summary, _ = summarise(scores, groups, n_layers=3)
+    allscores = pl.concat(scores)
+    heatmap_grid(allscores, "pca", "m", tmp_path / "grid.png")
+    heatmap_gif(allscores, "pca", "m", tmp_path / "anim.gif", 100)
+    depth_figure(summary, "m", tmp_path / "depth.png")
+    grouping_figure(pl.concat(groups), "m", tmp_path / "grouping.png")
+    with Image.open(tmp_path / "anim.gif") as gif:
+        assert gif.n_frames == 3
+    for name in ("grid.png", "depth.png", "grouping.png"):
+        with Image.open(tmp_path / name) as img:
+            assert img.size[0] > 300
