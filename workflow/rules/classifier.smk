@@ -52,6 +52,7 @@ rule classify:
     threads: 2
     resources:
         mem_mb=6000,
+        runtime=120,
     params:
         settings=as_json(config["classifier"]),
         variants=as_json(CLASSIFIER_VARIANTS),
@@ -79,6 +80,7 @@ rule classify_last:
     threads: 2
     resources:
         mem_mb=6000,
+        runtime=120,
     params:
         settings=as_json(config["classifier"]),
         variants=as_json(CLASSIFIER_CONTROL),
@@ -100,6 +102,10 @@ rule classifier_findings:
         "results/logs/{dataset}/{model}/classifier-findings.log",
     conda:
         ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
     params:
         settings=as_json(config["classifier"]),
         control=lambda wc, input: (

@@ -105,44 +105,55 @@ def shard(dataset, model, layer, acts="activations"):
     return f"results/{dataset}/{model}/{acts}/layer_{layer}.npy"
 
 
-def layer_guard(wildcards):
-    """Input of guards.smk's catch-all for shards: stop with a clear message when the model or
-    the layer of a requested shard (or of a per-layer file built on it) does not exist. For a
-    layer that exists it returns a path nothing makes, so the extraction job is the only maker.
-    """
-    path = shard(wildcards.dataset, wildcards.model, wildcards.layer, wildcards.acts)
-    model, protocol = wildcards.model, wildcards.acts.partition("-")[2]
-    if protocol and protocol not in ("seed", "last", "mean"):
-        stop(
-            f"{path}: '{wildcards.acts}' names the protocol '{protocol}'; activation folders are "
-            "activations/ (the configured protocol) or activations-seed, -last, -mean."
+# --- planning guards (guards.smk): "nothing makes this file" as one message with the fix ------
+SHARD_PATH = r"results/([^/]+)/([^/]+)/(activations(?:-[^/]*)?)/layer_(\d+)\.npy"
+
+
+def shard_problem(path):
+    """Why an activation shard that no extraction rule makes cannot exist, or None."""
+    import re
+
+    found = re.fullmatch(SHARD_PATH, path)
+    if not found:
+        return None
+    dataset, model, acts, layer = found.groups()
+    protocol = acts.partition("-")[2]
+    if dataset not in config["datasets"]:
+        return (
+            f"'{dataset}' is not a dataset entry of the config; use one of: "
+            f"{', '.join(sorted(config['datasets']))}, or add it under datasets:."
         )
     if model not in config["models"]:
-        stop(
-            f"{path}: '{model}' is not a model entry of the config; use one of: "
+        return (
+            f"'{model}' is not a model entry of the config; use one of: "
             f"{', '.join(sorted(config['models']))}, or add it under models:."
         )
-    n = len(layers(model))
-    if int(wildcards.layer) >= n:
-        stop(
-            f"{path}: model '{model}' has {n} layers, layer_0 .. layer_{n - 1}; ask for one of "
-            "those (per-layer files of every analysis are numbered the same way)."
+    if protocol not in ("", "seed", "last", "mean"):
+        return (
+            f"'{acts}' names the protocol '{protocol}'; activation folders are activations/ "
+            "(the configured protocol) or activations-seed, -last, -mean."
         )
-    return UNMAKEABLE
-
-
-UNMAKEABLE = ".resid-atlas-guard/no-such-file"  # a guard's input when it must not apply
+    n = len(layers(model))
+    if int(layer) >= n:
+        return (
+            f"model '{model}' has {n} layers, layer_0 .. layer_{n - 1}; ask for one of those "
+            "(the per-layer files of every analysis are numbered the same way)."
+        )
+    return None
 
 
 def no_rule_guard(wildcards):
-    """Input of guards.smk's catch-all for results/: when nothing else makes the requested path
-    (a typo, a file of another version), stop with one message and the close matches.
-    """
+    """Input of guards.smk's catch-all: a path under results/ that no rule's output pattern
+    matches (see unclaimed_paths). Stop with the reason (a shard's layer, model, dataset or
+    protocol folder that does not exist) or the close matches among the config's targets."""
     import difflib
 
     path = f"results/{wildcards.path}"
-    if any(r.is_producer(path) for r in workflow.rules if not r.name.startswith("no_")):
+    if Path(path).exists():  # a file placed by hand: nothing to make
         return UNMAKEABLE
+    problem = shard_problem(path)
+    if problem:
+        stop(f"{path}: {problem}")
     known = analysis_targets(wildcards) + report_targets()
     close = difflib.get_close_matches(path, known, n=3, cutoff=0.75)
     stop(
@@ -150,6 +161,29 @@ def no_rule_guard(wildcards):
         + (f"; did you mean {' or '.join(close)}?" if close else ".")
         + " `snakemake -n` lists what the config makes; docs/<stage>.md describe each output."
     )
+
+
+UNMAKEABLE = ".resid-atlas-guard/no-such-file"
+
+
+def unclaimed_paths():
+    """Wildcard constraint of the catch-all: the paths under results/ that match no output or
+    log pattern of any other rule, so the guard is never a candidate beside a real rule (and
+    never adds its own line to Snakemake's report of why a real rule cannot run). guards.smk
+    is included last, so every other rule exists when this runs."""
+    import re
+
+    claimed = []
+    for rule in workflow.rules:
+        if rule.name.startswith("no_rule"):
+            continue
+        for product in rule.products():
+            pattern = product.regex().pattern.removesuffix("$")
+            if not pattern.startswith("results/"):
+                continue
+            pattern = re.sub(r"\(\?P<\w+>", "(?:", pattern.removeprefix("results/"))
+            claimed.append(re.sub(r"\(\?P=\w+\)", "(?:.+)", pattern))
+    return f"(?!(?:{'|'.join(claimed)})$).+"
 
 
 def dataset_inputs(wildcards):
@@ -511,3 +545,32 @@ def sql_digest():
     for path in sorted(Path(SQL_DIR).rglob("*.sql")):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+# --- cluster resources (issue 11): job sizes at planning time, a GPU for model jobs -----------
+from resid_atlas.cluster import model_mem_mb, model_runtime
+
+
+def model_gpu(device):
+    """The gpu resource of a job that runs a model: 1 unless its device setting is cpu."""
+    return 0 if device == "cpu" else 1
+
+
+def model_mem(model=None, extra_mb=0):
+    """mem_mb of a job that loads `model` (default: the job's {model} wildcard), per attempt."""
+
+    def mem(wildcards, attempt):
+        name = model or wildcards.model
+        return model_mem_mb(name, config["models"], attempt, extra_mb)
+
+    return mem
+
+
+def model_minutes(minutes_at_135m, model=None):
+    """runtime (minutes) of a job measured at `minutes_at_135m` on SmolLM2-135M, per attempt."""
+
+    def runtime(wildcards, attempt):
+        name = model or wildcards.model
+        return model_runtime(name, config["models"], minutes_at_135m, attempt)
+
+    return runtime

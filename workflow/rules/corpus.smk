@@ -31,6 +31,10 @@ rule validate_dataset:
         "results/logs/{dataset}/validate.log",
     conda:
         ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
     params:
         spec=lambda wc: as_json(config["datasets"][wc.dataset]),
         validation=as_json(config["corpus"]["validation"]),
@@ -49,6 +53,10 @@ rule ingest:
         "results/logs/{dataset}/ingest.log",
     conda:
         ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
     params:
         spec=lambda wc: as_json(config["datasets"][wc.dataset]),
         validation=as_json(config["corpus"]["validation"]),
@@ -74,6 +82,10 @@ rule corpus_summary:
         "results/logs/{dataset}/corpus_summary.log",
     conda:
         ENV
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30,
     params:
         models=summary_model_entries(),
         summary_models=summary_models(),

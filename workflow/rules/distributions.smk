@@ -16,6 +16,7 @@ rule fits:
     threads: 1
     resources:
         mem_mb=3000,
+        runtime=60,
     params:
         settings=lambda wc: as_json(fit_settings()),
     shell:
@@ -37,6 +38,7 @@ rule modes:
     threads: 1
     resources:
         mem_mb=2000,
+        runtime=30,
     params:
         settings=lambda wc: as_json(mode_settings()),
     shell:
@@ -85,6 +87,10 @@ rule distributions_summary:
         "results/logs/{dataset}/{model}/distributions-summary.log",
     conda:
         ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
     params:
         settings=lambda wc: as_json(config["distributions"]),
     shell:

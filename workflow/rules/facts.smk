@@ -22,7 +22,9 @@ rule facts:
         ENV
     threads: 2
     resources:
-        mem_mb=6000,
+        mem_mb=model_mem(extra_mb=3000),
+        runtime=model_minutes(10),
+        gpu=model_gpu(config["facts"]["device"]),
     params:
         models=lambda wc: as_json(model_entries(wc.model)),
         settings=as_json(config["facts"]),

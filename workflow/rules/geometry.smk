@@ -18,6 +18,7 @@ rule geometry_layer:
     threads: 1
     resources:
         mem_mb=2000,
+        runtime=30,
     params:
         settings=geometry_settings(*GEOMETRY_LAYER_KEYS),
     shell:
@@ -52,6 +53,10 @@ rule geometry_summary:
         "results/logs/{dataset}/{model}/geometry/summary.log",
     conda:
         ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
     params:
         settings=geometry_settings("variants", "alpha"),
     shell:
@@ -86,6 +91,10 @@ rule geometry_heatmaps:
         variant="raw|centred|pca",
     conda:
         ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
     params:
         settings=geometry_settings("gif_frame_ms"),
     shell:
@@ -110,6 +119,10 @@ rule geometry_modes:
         "results/logs/{dataset}/{model}/geometry/modes.log",
     conda:
         ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
     params:
         settings=geometry_settings("correlation", "alpha"),
     shell:

@@ -36,7 +36,9 @@ rule plateaus_sweep:
         ENV
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=model_mem(extra_mb=2000),
+        runtime=model_minutes(10),
+        gpu=model_gpu(config["plateaus"]["device"]),
     params:
         models=lambda wc: as_json(model_entries(wc.model)),
         settings=plateaus_settings(*SWEEP_KEYS),
@@ -83,6 +85,10 @@ rule plateaus_summary:
         "results/logs/plateaus/{model}/summary.log",
     conda:
         ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
     params:
         settings=plateaus_settings("threshold", "plateau_kl", "seed", "bootstrap"),
     shell:
@@ -107,6 +113,10 @@ rule plateaus_findings:
         "results/logs/plateaus/findings.log",
     conda:
         ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
     params:
         models=as_json({m: config["models"][m] for m in config["plateaus"]["models"]}),
         settings=plateaus_settings("seed", "conditions", "bootstrap"),

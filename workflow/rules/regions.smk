@@ -30,7 +30,9 @@ rule regions:
         ENV
     threads: 2
     resources:
-        mem_mb=6000,
+        mem_mb=model_mem(extra_mb=3000),
+        runtime=model_minutes(15),
+        gpu=model_gpu(config["regions"]["device"]),
     params:
         models=lambda wc: as_json(model_entries(wc.model)),
         settings=as_json(config["regions"]),
@@ -63,6 +65,10 @@ rule regions_summary:
         "results/logs/regions/summary.log",
     conda:
         ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
     params:
         settings=as_json(config["regions"]),
     shell:

@@ -30,6 +30,7 @@ rule report:
     threads: 1
     resources:
         mem_mb=2000,
+        runtime=30,
     params:
         sql_dir=SQL_DIR,
         # The SQL is workflow code outside the rule: its digest reruns the report when it changes.
