@@ -145,7 +145,8 @@ def shard_problem(path):
 def no_rule_guard(wildcards):
     """Input of guards.smk's catch-all: a path under results/ that no rule's output pattern
     matches (see unclaimed_paths). Stop with the reason (a shard's layer, model, dataset or
-    protocol folder that does not exist) or the close matches among the config's targets."""
+    protocol folder that does not exist) or the close matches among the config's targets.
+    """
     import difflib
 
     path = f"results/{wildcards.path}"
