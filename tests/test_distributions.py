@@ -196,3 +196,56 @@ def test_tiny_run_distribution_outputs(tiny_run):
         1.0,
         1.0,
     ]
+
+
+def test_summary_findings_on_planted_layers(tmp_path):
+    """Two layers, four pairs; Japanese samples carry planted secondary modes."""
+    from resid_atlas.distsummary import summarise
+    from resid_atlas.fits import fit_layer
+    from resid_atlas.modes import modes_layer
+
+    rng = np.random.default_rng(0)
+    pairs = [(s, a) for s in ("music", "sport") for a in ("in english", "in japanese")]
+    rows, index = [], []
+    for s, a in pairs:
+        for _ in range(20):
+            v = rng.logistic(0, 1, 64)
+            if a == "in japanese":
+                v[:3] = rng.normal(-40, 0.5, 3)
+            rows.append(v)
+            index.append({"id": f"{s}{len(index)}", "subject": s, "attribute": a})
+    shard = np.array(rows, dtype=np.float32)
+    idx = pl.DataFrame(index).with_columns(
+        pair=pl.concat_str("subject", pl.lit(":"), "attribute"),
+        row=pl.int_range(pl.len(), dtype=pl.Int32),
+    )
+    acts = tmp_path / "activations"
+    acts.mkdir()
+    idx.write_parquet(acts / "index.parquet")
+    fit_paths, mode_paths = [], []
+    for layer in range(2):
+        np.save(acts / f"layer_{layer}.npy", shard)
+        fits = fit_layer(shard, idx, "m", layer, {"families": ["logistic", "norm", "t"]})
+        modes = modes_layer(shard, idx, "m", layer, {"distance": 11})
+        fit_paths.append(tmp_path / f"fits_{layer}.parquet")
+        mode_paths.append(tmp_path / f"modes_{layer}.parquet")
+        fits.write_parquet(fit_paths[-1])
+        modes.write_parquet(mode_paths[-1])
+    out = tmp_path / "distributions"
+    summarise(fit_paths, mode_paths, "m", {"figure_layer": 1}, out, acts)
+    findings = pl.read_parquet(out / "findings.parquet")
+    verdicts = dict(findings.select("claim_id", "verdict").iter_rows())
+    assert len(verdicts) == 5
+    best = pl.read_parquet(fit_paths).filter(
+        pl.col("best_sse") & (pl.col("attribute") == "in english")
+    )
+    assert best.height == 4 and set(best["family"]) <= {
+        "logistic",
+        "t",
+    }  # t -> logistic as df grows
+    shares = pl.read_parquet(out / "family_shares.parquet")
+    assert shares.filter(pl.col("scope") == "overall")["n"].sum() == 2 * 8  # 2 criteria x 8
+    assert verdicts["japanese-clearer-modes"] == "holds"
+    assert (out / "fit_example.png").exists()
+    with pytest.raises(AtlasError, match="figure_pair"):
+        summarise(fit_paths, mode_paths, "m", {"figure_pair": "no:such"}, out, acts)

@@ -13,6 +13,7 @@ import polars as pl
 from scipy.stats import mannwhitneyu, spearmanr
 
 from resid_atlas.atomic import write_parquet
+from resid_atlas.errors import AtlasError
 from resid_atlas.families import pdf
 from resid_atlas.findings import finding, write_findings
 from resid_atlas.fits import POOLED
@@ -413,6 +414,11 @@ def summarise(
     layer = settings.get("figure_layer")
     layer = layers[len(layers) // 2] if layer is None or layer not in layers else layer
     pair = settings.get("figure_pair") or fits.filter(pl.col("pair") != POOLED)["pair"][0]
+    if pair not in set(fits["pair"].unique().to_list()):
+        raise AtlasError(
+            f"distributions.figure_pair {pair!r} is not a pair of this dataset; use one of the "
+            "'subject:attribute' keys in activations/index.parquet, or null."
+        )
     if acts_dir is not None:
         from resid_atlas.commands.distributions import load_layer
         from resid_atlas.fits import layer_samples
