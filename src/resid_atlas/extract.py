@@ -122,7 +122,7 @@ def extract(
                 ),
             )
             stacked = torch.stack(pooled).cpu().numpy()  # [L, B, d]: one transfer per batch
-            _check_finite(stacked, rows, corpus)
+            _check_finite(stacked, rows, corpus, settings["dtype"])
             for layer, shard in enumerate(shards):
                 shard[rows] = stacked[layer]
         for shard in shards:
@@ -143,14 +143,21 @@ def extract(
     write_json(_meta(lm, settings, n, size), out_dir / "meta.json")
 
 
-def _check_finite(stacked: np.ndarray, rows: np.ndarray, corpus: pl.DataFrame) -> None:
+def _check_finite(
+    stacked: np.ndarray, rows: np.ndarray, corpus: pl.DataFrame, dtype: str = "float16"
+) -> None:
     bad = ~np.isfinite(stacked)
     if bad.any():
         layer, j, dim = (int(x[0]) for x in np.nonzero(bad))
+        fix = (
+            "float16 overflow is the usual cause: use dtype float32 or bfloat16."
+            if dtype == "float16"
+            else f"the model itself produces NaN/inf in {dtype}: check its weights (a corrupt "
+            "or wrongly converted file) and its config entry."
+        )
         raise AtlasError(
             f"non-finite activation (NaN/inf) at {hook_name(layer)}, sentence "
-            f"'{corpus['id'][int(rows[j])]}', dimension {dim}; float16 overflow is the usual "
-            "cause: use dtype float32 or bfloat16."
+            f"'{corpus['id'][int(rows[j])]}', dimension {dim}; {fix}"
         )
 
 

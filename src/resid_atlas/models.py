@@ -90,7 +90,14 @@ def load_config_of(name: str, models: dict):
         return _pretrained(name, spec, AutoConfig)
     if "like" in spec:
         return load_config_of(spec["like"], models)
-    return AutoConfig.for_model(spec["architecture"], **spec.get("config", {}))
+    try:
+        return AutoConfig.for_model(spec["architecture"], **spec.get("config", {}))
+    except Exception as exc:  # transformers validates the values (types vary by version)
+        reason = " ".join(str(exc).split())
+        raise AtlasError(
+            f"model '{name}': models.{name}.config is not a valid {spec['architecture']} config "
+            f"({type(exc).__name__}: {reason[:300]}); fix that value."
+        ) from None
 
 
 def load_tokenizer(name: str, models: dict):
