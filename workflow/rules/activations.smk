@@ -26,7 +26,7 @@ for _model in config["models"]:
             ENV
         threads: 8
         resources:
-            mem_mb=model_mem(_model, extra_mb=5000),
+            mem_mb=model_mem(_model, extra_mb=1500),
             runtime=model_minutes(15, _model),
             gpu=model_gpu(config["extraction"]["device"]),
         params:
