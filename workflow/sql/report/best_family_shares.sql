@@ -6,9 +6,10 @@ WITH best AS (
     UNION ALL
     SELECT dataset, model, family, 'aic' AS criterion FROM fits
     WHERE best_aic AND status = 'ok' AND pair <> '(pooled)'
+), counts AS (
+    SELECT dataset, model, criterion, family, count(*) AS n_samples FROM best GROUP BY ALL
 )
-SELECT dataset, model, criterion, family, count(*) AS n_samples,
-       count(*) / sum(count(*)) OVER (PARTITION BY dataset, model, criterion) AS share
-FROM best
-GROUP BY ALL
-ORDER BY dataset, model, criterion, share DESC
+SELECT dataset, model, criterion, family, n_samples,
+       n_samples / sum(n_samples) OVER (PARTITION BY dataset, model, criterion) AS share
+FROM counts
+ORDER BY dataset, model, criterion, share DESC, family
