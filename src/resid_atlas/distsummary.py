@@ -52,7 +52,15 @@ def family_shares(fits: pl.DataFrame, model: str) -> pl.DataFrame:
     return (
         out.select(list(SHARES_SCHEMA))
         .cast(SHARES_SCHEMA)
-        .sort("criterion", "scope", "key", "share", descending=[False, False, False, True])
+        # family breaks ties in share, so the order (and the findings text) is the same each run
+        .sort(
+            "criterion",
+            "scope",
+            "key",
+            "share",
+            "family",
+            descending=[False, False, False, True, False],
+        )
     )
 
 
@@ -65,7 +73,7 @@ def criteria_disagreement(fits: pl.DataFrame, model: str) -> pl.DataFrame:
         joined.with_columns(agree=pl.col("best_sse") == pl.col("best_aic"), model=pl.lit(model))
         .group_by("model", "layer", "best_sse", "best_aic")
         .agg(n=pl.len(), agree=pl.col("agree").first())
-        .sort("layer", "n", descending=[False, True])
+        .sort("layer", "n", "best_sse", "best_aic", descending=[False, True, False, False])
     )
 
 

@@ -100,7 +100,9 @@ def pulls(scores: pl.DataFrame, n_layers: int) -> pl.DataFrame:
             attr.rename({"attribute": "name"}).with_columns(kind=pl.lit("attribute")),
         ]
     )
-    out = out.with_columns(
+    # Sorted first, so tied pulls (two subjects mirror each other) rank by name, not by the
+    # group_by's order, which varies from run to run.
+    out = out.sort([*by, "kind", "name"]).with_columns(
         rank=pl.col("pull").rank("ordinal", descending=True).over([*by, "kind"]),
         rel_depth=pl.col("layer") / max(n_layers - 1, 1),
     )
