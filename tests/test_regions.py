@@ -341,3 +341,28 @@ def test_tiny_run_regions_outputs(tiny_run):
     assert set(findings["verdict"]) <= {"holds", "does not hold", "inconclusive", "not run"}
     assert pl.read_parquet(out / "semantic.parquet").height > 0
     assert (out / "sharpness.png").stat().st_size > 1000
+
+
+def test_meaning_pairs_keep_only_the_windows_they_use():
+    import polars as pl
+
+    from resid_atlas.byte_tokenizer import byte_tokenizer
+    from resid_atlas.regions.pairs import meaning_pairs
+
+    corpus = pl.DataFrame(
+        {
+            "id": [f"s{i}" for i in range(200)],
+            "subject": [f"subj{i % 4}" for i in range(200)],
+            "attribute": [f"attr{i % 5}" for i in range(200)],
+            "text": [f"sentence number {i} about something long enough" for i in range(200)],
+        }
+    )
+    windows, table = meaning_pairs(corpus, byte_tokenizer(), 10, 8, False, seed=0)
+    used = sorted(set(table["window_a"]) | set(table["window_b"]))
+    assert used == list(range(windows.shape[0]))  # compact: no window without a pair
+    assert windows.shape[0] <= 16 < corpus.height
+    # The pair metadata still names the sentences the kept windows came from.
+    tok = byte_tokenizer()
+    for row in table.iter_rows(named=True):
+        text = corpus.filter(pl.col("id") == row["id_a"])["text"][0]
+        assert tok.decode(windows[row["window_a"]].tolist()) == text[:10]

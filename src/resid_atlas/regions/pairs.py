@@ -109,25 +109,29 @@ def meaning_pairs(
             "the corpus gives no sentence pairs for the meaning pairing; it needs sentences of at "
             f"least {length} tokens from more than one subject or attribute."
         )
-    rel, a, b = (list(col) for col in zip(*rows, strict=True))
+    rel, a, b = (np.asarray(col) for col in zip(*rows, strict=True))
     ids = meta["id"].to_numpy()
+    # Keep only the windows the pairs use: every kept window costs a clean forward pass.
+    used = np.unique(np.concatenate([a, b]))
+    compact = np.full(n, -1, dtype=np.int32)
+    compact[used] = np.arange(used.size, dtype=np.int32)
     table = pl.DataFrame(
         {
             "pairing": ["meaning"] * len(rows),
             "pair": np.arange(len(rows), dtype=np.int32),
-            "window_a": np.asarray(a, dtype=np.int32),
-            "window_b": np.asarray(b, dtype=np.int32),
+            "window_a": compact[a],
+            "window_b": compact[b],
             "id_a": ids[a],
             "id_b": ids[b],
             "subject_a": subjects[a],
             "subject_b": subjects[b],
             "attribute_a": attributes[a],
             "attribute_b": attributes[b],
-            "relation": rel,
+            "relation": rel.tolist(),
         },
         schema=PAIR_SCHEMA,
     )
-    return windows, table
+    return windows[used], table
 
 
 def build_pairs(corpus: pl.DataFrame, tokenizer, settings: dict, pairing: str):
