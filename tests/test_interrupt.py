@@ -57,16 +57,31 @@ def wait_for(proc: subprocess.Popen, found, what: str, timeout: float = 300.0):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def job_process(proc: subprocess.Popen, command: str) -> psutil.Process | None:
-    """The `python -m resid_atlas <command>` process among Snakemake's descendants."""
+def job_process(proc: subprocess.Popen, command: str, *words: str) -> psutil.Process | None:
+    """The `python -m resid_atlas <command> ...` process (with `words` among its arguments)
+    among Snakemake's descendants."""
     for child in psutil.Process(proc.pid).children(recursive=True):
         try:
             argv = child.cmdline()
         except psutil.Error:
             continue
-        if "resid_atlas" in argv and command in argv:
+        if "resid_atlas" in argv and command in argv and all(w in argv for w in words):
             return child
     return None
+
+
+def kill_when(job: psutil.Process, condition, timeout: float = 300.0) -> None:
+    """Run `job` in slices of ~2 ms (SIGCONT ... SIGSTOP) and SIGKILL it, while stopped, the
+    first time `condition()` holds: a kill at a chosen point however fast the machine is."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job.suspend()
+        if condition():
+            job.kill()
+            return
+        job.resume()
+        time.sleep(0.002)
+    raise AssertionError("timed out stepping the job")
 
 
 def temporaries(workdir: Path) -> list[str]:
@@ -81,20 +96,19 @@ def test_killed_jobs_rerun_to_identical_tables(workdir, tiny_run):
     # 1. SIGKILL the extraction job while its shards are being written.
     proc = start(workdir)
     acts = workdir / ACTS
-    wait_for(proc, lambda: list(acts.glob(".layer_*.npy.tmp-*")), "the shards' temporary files")
     job = wait_for(proc, lambda: job_process(proc, "extract"), "the extraction process")
-    job.send_signal(signal.SIGKILL)
+    kill_when(job, lambda: list(acts.glob(".layer_*.npy.tmp-*")))
     assert proc.wait(timeout=120) != 0
     assert not list(acts.glob("layer_*.npy")), "a killed extraction left shards"
     assert not (acts / "index.parquet").exists() and not (acts / "meta.json").exists()
     stale = temporaries(workdir)
     assert stale, "expected the killed writer's temporary shards (they are swept on the rerun)"
 
-    # 2. Rerun; SIGKILL Snakemake and a fits job together once that job has started.
+    # 2. Rerun; SIGKILL Snakemake and the fits job of layer 1 together while that job runs
+    #    (stopped first, so it cannot finish its write before the kill lands).
     proc = start(workdir)
-    fit_log = workdir / "results/logs/tiny/tiny-llama/fits/layer_1.log"
-    wait_for(proc, fit_log.exists, "the fits job of layer 1")
-    job = wait_for(proc, lambda: job_process(proc, "fits"), "a fits process")
+    job = wait_for(proc, lambda: job_process(proc, "fits", "1"), "the fits job of layer 1")
+    job.suspend()
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=60)
     psutil.wait_procs([job], timeout=30)
