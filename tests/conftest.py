@@ -75,7 +75,7 @@ def merge(base: dict, override: dict) -> dict:
     return out
 
 
-def snakemake(*args: str, cwd: Path = ROOT, check: bool = True, timeout: int = 900):
+def snakemake(*args: str, cwd: Path = ROOT, check: bool = True, timeout: int = 1800):
     """Run snakemake in a subprocess with this interpreter's environment on PATH."""
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
