@@ -147,6 +147,21 @@ def _empty_row(name: str) -> dict:
     }
 
 
+def describe_sample(values, min_values: int) -> tuple[np.ndarray, dict, str | None]:
+    """A sample as float64, its size/mean/sd columns, and why it cannot be analysed (or None)."""
+    x = np.asarray(values, dtype=np.float64).ravel()
+    n = x.size
+    mean = float(x.mean()) if n else math.nan
+    sd = float(x.std()) if n else math.nan
+    base = {"n_values": n, "sample_mean": mean, "sample_sd": sd}
+    why = None
+    if n < min_values:
+        why = f"degenerate sample: {n} values"
+    elif not sd > 0:
+        why = "degenerate sample: constant values"
+    return x, base, why
+
+
 def fit_sample(
     values: np.ndarray,
     settings: dict | None = None,
@@ -155,18 +170,10 @@ def fit_sample(
     """All families on one sample. Returns the rows (without the model/layer/pair keys) and the
     fits (to warm-start other samples of the same layer)."""
     settings = {**DEFAULTS, **(settings or {})}
-    values = np.asarray(values, dtype=np.float64).ravel()
+    values, base, why = describe_sample(values, settings["min_values"])
     families = settings["families"]
-    n = values.size
-    mean = float(values.mean()) if n else math.nan
-    sd = float(values.std()) if n else math.nan
-    base = {"n_values": n, "sample_mean": mean, "sample_sd": sd}
-    if n < settings["min_values"] or not sd > 0:
-        why = (
-            f"degenerate sample: {n} values"
-            if n < settings["min_values"]
-            else ("degenerate sample: constant values")
-        )
+    n, mean, sd = base["n_values"], base["sample_mean"], base["sample_sd"]
+    if why:
         shares = (
             tail_shares(values, mean, sd)
             if n and sd > 0

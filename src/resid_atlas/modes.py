@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 from scipy.signal import find_peaks, peak_widths
 
-from resid_atlas.fits import POOLED, layer_samples
+from resid_atlas.fits import POOLED, describe_sample, layer_samples
 from resid_atlas.kde import kde_on_grid, scott_bandwidth
 
 MODES_SCHEMA = {
@@ -51,17 +51,9 @@ DEFAULTS = {
 def find_modes(values: np.ndarray, settings: dict | None = None) -> list[dict]:
     """Rows (without model/layer/pair keys) for every mode of the sample's KDE."""
     s = {**DEFAULTS, **(settings or {})}
-    x = np.asarray(values, dtype=np.float64).ravel()
-    n = x.size
-    mean = float(x.mean()) if n else math.nan
-    sd = float(x.std()) if n else math.nan
-    base = {"n_values": n, "sample_mean": mean, "sample_sd": sd}
-    if n < s["min_values"] or not sd > 0:
-        status = (
-            f"degenerate sample: {n} values"
-            if n < s["min_values"]
-            else ("degenerate sample: constant values")
-        )
+    x, base, status = describe_sample(values, s["min_values"])
+    mean, sd = base["sample_mean"], base["sample_sd"]
+    if status:
         return [{**base, **_blank(), "status": status}]
     grid, dens = kde_on_grid(x, (float(x.min()), float(x.max()), s["grid_points"]), s["bw_factor"])
     step = grid[1] - grid[0]
