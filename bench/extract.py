@@ -3,7 +3,8 @@
 Baseline ("studies' way"), measured in the same run: the full model with its LM head,
 `output_hidden_states=True`, batches of 20 in corpus order, right padding, then the last-token
 vector picked from every hidden state. Ours: sentences sorted by length, the base model without
-the LM head, pooled inside forward hooks, batches of 64.
+the LM head, pooled inside forward hooks, batches of at most 64 median-length sentences in
+padded tokens.
 Also: tokens/s as a fraction of this machine's GEMM throughput measured now in the same dtype
 (the model's matmul FLOPs per token / measured FLOP/s), and bf16's fidelity against float32.
 
@@ -121,17 +122,30 @@ def main() -> None:
                 f"[float32] agreement with the studies' way, layer 5: max |diff| "
                 f"{np.abs(shard - base_layers[5]).max():.2e}"
             )
-    print("bf16 fidelity against float32, per layer: max|diff| / sd(float32), KS distance")
-    worst_rel, worst_ks = 0.0, 0.0
+    print(
+        "bf16 fidelity against float32, per layer: max|diff| over the layer's sd and over its "
+        "largest |value| (massive activations make sd a small yardstick), the 99.9th percentile "
+        "of |diff|/sd, and the KS distance between the two value distributions"
+    )
+    worst = {"sd": 0.0, "max": 0.0, "p999": 0.0, "ks": 0.0}
     for layer in range(lm.n_layers):
         a = np.load(out / "float32" / f"layer_{layer}.npy")
         b = np.load(out / "bfloat16" / f"layer_{layer}.npy")
-        rel = float(np.abs(a - b).max() / a.std())
-        ks = float(ks_2samp(a.ravel(), b.ravel()).statistic)
-        worst_rel, worst_ks = max(worst_rel, rel), max(worst_ks, ks)
-        print(f"  layer {layer:2d}: {rel:.3f}  KS {ks:.4f}")
+        diff = np.abs(a - b)
+        row = {
+            "sd": float(diff.max() / a.std()),
+            "max": float(diff.max() / np.abs(a).max()),
+            "p999": float(np.quantile(diff, 0.999) / a.std()),
+            "ks": float(ks_2samp(a.ravel(), b.ravel()).statistic),
+        }
+        worst = {k: max(worst[k], v) for k, v in row.items()}
+        print(
+            f"  layer {layer:2d}: max/sd {row['sd']:.3f}  max/max|x| {row['max']:.4f}  "
+            f"p99.9/sd {row['p999']:.4f}  KS {row['ks']:.4f}"
+        )
     print(
-        f"worst layer: max|diff|/sd {worst_rel:.3f}, KS {worst_ks:.4f}; "
+        f"worst layer: max|diff|/sd {worst['sd']:.3f}, max|diff|/max|x| {worst['max']:.4f}, "
+        f"p99.9 |diff|/sd {worst['p999']:.4f}, KS {worst['ks']:.4f}; "
         f"bf16 speed-up over float32 {results['bfloat16'] / results['float32']:.2f}x"
     )
 

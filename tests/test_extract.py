@@ -78,9 +78,14 @@ def test_protocols_differ_and_centring_is_optional(tiny_lm, corpus, tmp_path):
     )
 
 
-def test_batches_group_by_length_longest_first():
+def test_batches_group_by_length_longest_first_within_a_token_budget():
+    # budget = 2 sentences of median length 5 = 10 padded tokens per batch
     groups = batches(np.array([3, 9, 1, 7, 5]), 2)
-    assert [g.tolist() for g in groups] == [[1, 3], [4, 0], [2]]
+    assert [g.tolist() for g in groups] == [[1], [3], [4, 0], [2]]
+    lengths = np.random.default_rng(0).integers(4, 120, 500)
+    groups = batches(lengths, 16)
+    assert sorted(np.concatenate(groups).tolist()) == list(range(500))
+    assert max(len(g) * lengths[g].max() for g in groups) <= 16 * np.median(lengths)
 
 
 def test_non_finite_activations_fail_without_output(tiny_lm, corpus, tmp_path):

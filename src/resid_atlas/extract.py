@@ -62,10 +62,18 @@ def tokenize(
 
 
 def batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
-    """Row indices grouped by similar length (longest first), so padding is small and memory
-    trouble shows in the first batch."""
+    """Row indices grouped by similar length, longest first (memory trouble shows in the first
+    batch). Each batch holds at most `batch_size` sentences of median length in padded tokens:
+    fewer rows when long, more when short, so the long tail of a corpus does not pad a whole
+    batch of `batch_size` rows to its longest sentence."""
     order = np.argsort(-lengths, kind="stable")
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    budget = batch_size * max(1, int(np.median(lengths)))
+    out, start = [], 0
+    while start < len(order):
+        rows = max(1, budget // int(lengths[order[start]]))
+        out.append(order[start : start + rows])
+        start += rows
+    return out
 
 
 def extract(
