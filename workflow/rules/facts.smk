@@ -46,6 +46,8 @@ rule facts_summary:
     localrule: True
     conda:
         ENV
+    resources:
+        mem_mb=1000,
     params:
         models=as_json(config["models"]),
     shell:
