@@ -18,7 +18,7 @@ from resid_atlas.classifier.metrics import (
     class_metrics,
     top_k,
 )
-from resid_atlas.classifier.score import layer_scores, layer_scores_loop
+from resid_atlas.classifier.score import _sum_log, layer_scores, layer_scores_loop
 from resid_atlas.classifier.study import run_classifier
 from resid_atlas.classifier.variants import parse_variant
 from resid_atlas.errors import AtlasError
@@ -95,6 +95,14 @@ def test_vectorised_scores_equal_the_loop(extrapolation):
         np.testing.assert_allclose(fast[rule], slow[rule], rtol=1e-10, atol=1e-8)
     floor = 48 * np.log(1e-6)
     assert np.all(fast["tails"][:, 0, 1] == floor)
+
+
+def test_sum_of_logs_by_products_and_its_overflow_fallback():
+    rng = np.random.default_rng(4)
+    v = np.exp(rng.uniform(np.log(1e-6), np.log(50.0), (7, 45)))  # 45: groups plus a remainder
+    np.testing.assert_allclose(_sum_log(v), np.log(v).sum(axis=1), rtol=1e-13)
+    v[3, :16] = 1e25  # a product of 16 overflows: that block takes one log per value
+    np.testing.assert_allclose(_sum_log(v), np.log(v).sum(axis=1), rtol=1e-13)
 
 
 def test_planted_classes_separable_and_inseparable():

@@ -13,7 +13,14 @@ import torch
 
 from resid_atlas.commands.distributions import load_layer
 from resid_atlas.errors import AtlasError
-from resid_atlas.families import FAMILY_NAMES, BinnedSample, exact_loglik, fit_family, logpdf
+from resid_atlas.families import (
+    FAMILY_NAMES,
+    FAST_LOGPDF,
+    BinnedSample,
+    exact_loglik,
+    fit_family,
+    logpdf,
+)
 from resid_atlas.fits import FITS_SCHEMA, POOLED, fit_sample, tail_weight
 from resid_atlas.kde import kde_on_grid
 from resid_atlas.modes import MODES_SCHEMA, find_modes
@@ -73,6 +80,15 @@ def test_logpdf_matches_scipy():
     for name, shapes in params.items():
         ref = getattr(st, name).logpdf(x, *shapes, loc=0.2, scale=1.3)
         np.testing.assert_allclose(logpdf(name, x, shapes, 0.2, 1.3), ref, rtol=1e-10)
+    # pearson3 is our own expression (FAST_LOGPDF): both skew signs, scipy's normal switch, a
+    # support edge inside the range, and the broadcast (parameter columns) form the fits use
+    for skew in (0.7, -1.3, 1e-6, -0.02, 3.0):
+        ref = st.pearson3.logpdf(x, skew, loc=0.2, scale=1.3)
+        np.testing.assert_allclose(logpdf("pearson3", x, (skew,), 0.2, 1.3), ref, rtol=1e-10)
+    skews = np.array([[0.4], [-0.9]])
+    np.testing.assert_allclose(
+        FAST_LOGPDF["pearson3"](x[None, :], skews), st.pearson3.logpdf(x[None, :], skews)
+    )
 
 
 def test_fits_agree_with_scipy_on_real_activations(real_values):
@@ -255,3 +271,14 @@ def test_summary_findings_on_planted_layers(tmp_path):
     assert (out / "fit_example.png").exists()
     with pytest.raises(AtlasError, match="figure_pair"):
         summarise(fit_paths, mode_paths, "m", {"figure_pair": "no:such"}, out, acts)
+
+
+def test_ks_matches_scipy_kstest():
+    """The binned KS distance equals scipy's exact one within half the largest bin's mass."""
+    x = st.t.rvs(4, loc=0.3, scale=1.7, size=30000, random_state=5)
+    rows, fits = fit_sample(x, {"families": ["t", "norm", "logistic", "truncnorm", "johnsonsb"]})
+    assert {r["family"] for r in rows} == set(fits)
+    for r in rows:
+        ref = st.kstest(x, r["family"], args=fits[r["family"]].params).statistic
+        assert abs(r["ks"] - ref) < 2e-3, (r["family"], r["ks"], ref)
+    assert min(rows, key=lambda r: r["ks"])["family"] == "t"

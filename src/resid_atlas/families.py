@@ -195,6 +195,35 @@ def _encode(name: str, shapes, loc, scale, zlo: float, zhi: float) -> np.ndarray
         return None
 
 
+PEARSON3_NORMAL_SKEW = 0.000016  # scipy's switch to the normal density for |skew| below it
+
+
+def _pearson3_logpdf(y: np.ndarray, skew) -> np.ndarray:
+    """scipy's pearson3 `_logpdf` in one broadcast expression: scipy's masks, copies and per-call
+    `gamma.logpdf` argument checks cost 3-4x the arithmetic. A gamma(alpha) in beta*(y - zeta)
+    with beta = 2/skew, alpha = beta^2, zeta = -beta (loc 0, scale 1); the normal density for
+    |skew| below scipy's switch; -inf outside the support."""
+    skew = np.asarray(skew, dtype=np.float64)
+    normal = np.abs(skew) < PEARSON3_NORMAL_SKEW
+    beta = 2.0 / np.where(normal, 1.0, skew)
+    alpha = beta**2
+    t = beta * (y + beta)
+    with np.errstate(all="ignore"):
+        lp = np.log(np.abs(beta)) + sc.xlogy(alpha - 1, t) - t - sc.gammaln(alpha)
+    lp = np.where(t >= 0, lp, -np.inf)
+    return np.where(normal, -0.5 * y**2 - 0.5 * math.log(2 * math.pi), lp)
+
+
+# Families whose scipy `_logpdf` is replaced by a faster identical expression (tested).
+FAST_LOGPDF = {"pearson3": _pearson3_logpdf}
+
+
+def _logpdf_std(name: str, y: np.ndarray, *shapes) -> np.ndarray:
+    """Standardised log-density (loc 0, scale 1), scipy's `_logpdf` or its faster twin."""
+    fast = FAST_LOGPDF.get(name)
+    return fast(y, *shapes) if fast else dist(name)._logpdf(y, *shapes)
+
+
 def logpdf(name: str, x: np.ndarray, shapes, loc: float, scale: float) -> np.ndarray:
     """Vectorised log-density, scipy's `_logpdf` without the per-call argument checks (the
     parametrisation keeps arguments valid); -inf outside the support."""
@@ -204,7 +233,7 @@ def logpdf(name: str, x: np.ndarray, shapes, loc: float, scale: float) -> np.nda
     inside = (y >= a) & (y <= b)
     out = np.full(y.shape, -np.inf)
     with np.errstate(all="ignore"):
-        out[inside] = d._logpdf(y[inside], *shapes) - math.log(scale)
+        out[inside] = _logpdf_std(name, y[inside], *shapes) - math.log(scale)
     return out
 
 
@@ -213,8 +242,6 @@ def pdf(name: str, x: np.ndarray, params: tuple[float, ...]) -> np.ndarray:
 
 
 def _objective(name: str, z: np.ndarray, w: np.ndarray, zlo: float, zhi: float, total: float):
-    d = dist(name)
-
     def nll(u: np.ndarray) -> float:
         try:
             shapes, loc, scale = _decode(name, u, zlo, zhi)
@@ -242,7 +269,7 @@ def _objective(name: str, z: np.ndarray, w: np.ndarray, zlo: float, zhi: float, 
             if not np.all((scale > 0) & np.isfinite(scale)):
                 return 1e300, np.zeros(p)
             y = (z[None, :] - loc[:, None]) / scale[:, None]
-            lp = d._logpdf(y, *(np.asarray(sh)[:, None] for sh in shapes))
+            lp = _logpdf_std(name, y, *(np.asarray(sh)[:, None] for sh in shapes))
             lp = np.fmax(lp - np.log(scale)[:, None], LOGPDF_FLOOR)
         values = -(lp @ w) / total
         if not np.all(np.isfinite(values)):

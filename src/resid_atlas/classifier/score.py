@@ -11,8 +11,9 @@ Outside the training range the density is the edge density (`edge`, the study) o
 `layer_scores` is the vectorised implementation: each row of a layer is sorted once, so every
 pair's tail values are a prefix and a suffix of it (counts by one searchsorted per row for all pairs
 and rules, sums from one cumulative sum per pair); the interpolation is a table look-up in grid
-coordinates. `layer_scores_loop` is the straightforward per-sentence loop over np.interp on the
-same grids: the reference the tests and bench/classify.py compare against.
+coordinates; `all` takes one log per 16 values (of their product), the tail rules log only the
+prefix and suffix they sum. `layer_scores_loop` is the straightforward per-sentence loop over
+np.interp on the same grids: the reference the tests and bench/classify.py compare against.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from resid_atlas.classifier.density import DensityModels
 RULE = re.compile(r"^(all|tails|std(\d+(?:\.\d+)?))$")
 EXTRAPOLATIONS = ("edge", "zero")
 CHUNK_VALUES = 1 << 16  # values per block: keeps the working arrays in cache
+LOG_GROUP = 16  # values multiplied before one log in `_sum_log`
 
 
 def std_k(rule: str) -> float | None:
@@ -123,10 +125,9 @@ def layer_scores(
                 np.take(b, k, out=v, mode="clip")  # B = 0 in the outside cells
                 np.multiply(v, t, out=v)
                 np.take(a, k, out=w, mode="clip")
-                np.add(v, w, out=v)
-                np.log(v, out=v)
+                np.add(v, w, out=v)  # density + eps, the argument of every log
                 if "all" in out:
-                    out["all"][start:stop, p, li] = v.sum(axis=1)
+                    out["all"][start:stop, p, li] = _sum_log(v)
                 if not tail_rules:
                     continue
                 sums = _edge_sums(v, lo_n[:, :, p], hi_n[:, :, p])
@@ -145,16 +146,30 @@ def layer_scores(
     return out
 
 
+def _sum_log(v: np.ndarray) -> np.ndarray:
+    """Per row, the sum of log(v) as the sum of the logs of products of LOG_GROUP values: one log
+    per group instead of per value (the log is the costliest step). Values lie in [eps, a
+    density], so a product of 16 stays in float64's range; a block where one does not (a density
+    above ~1e19) falls back to one log per value."""
+    m, d = v.shape
+    q = d - d % LOG_GROUP
+    with np.errstate(over="ignore", under="ignore"):
+        prods = v[:, :q].reshape(m, -1, LOG_GROUP).prod(axis=2)
+    if not (np.all(np.isfinite(prods)) and np.all(prods > 0)):
+        return np.log(v).sum(axis=1)
+    return np.log(prods).sum(axis=1) + np.log(v[:, q:]).sum(axis=1)
+
+
 def _edge_sums(v: np.ndarray, n_lo: np.ndarray, n_hi: np.ndarray) -> np.ndarray:
-    """Per rule r and row i: the sum of v[i, :n_lo[r, i]] plus the sum of its last n_hi[r, i]
-    values, from partial cumulative sums only as wide as the largest count."""
+    """Per rule r and row i: the sum of log(v[i, :n_lo[r, i]]) plus that of its last n_hi[r, i]
+    values, from partial cumulative sums (and logs) only as wide as the largest count."""
     m, d = v.shape
     rows = np.arange(m)
     k_lo, k_hi = int(n_lo.max()), int(n_hi.max())
     head = np.zeros((m, k_lo + 1))
-    np.cumsum(v[:, :k_lo], axis=1, out=head[:, 1:])
+    np.cumsum(np.log(v[:, :k_lo]), axis=1, out=head[:, 1:])
     tail = np.zeros((m, k_hi + 1))
-    np.cumsum(v[:, d - k_hi :][:, ::-1], axis=1, out=tail[:, 1:])
+    np.cumsum(np.log(v[:, d - k_hi :][:, ::-1]), axis=1, out=tail[:, 1:])
     return head[rows, n_lo] + tail[rows, n_hi]
 
 
