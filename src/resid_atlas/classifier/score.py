@@ -28,7 +28,6 @@ from resid_atlas.classifier.density import DensityModels
 RULE = re.compile(r"^(all|tails|std(\d+(?:\.\d+)?))$")
 EXTRAPOLATIONS = ("edge", "zero")
 CHUNK_VALUES = 1 << 16  # values per block: keeps the working arrays in cache
-LOG_GROUP = 16  # values multiplied before one log in `_sum_log`
 
 
 def std_k(rule: str) -> float | None:
@@ -147,14 +146,16 @@ def layer_scores(
 
 
 def _sum_log(v: np.ndarray) -> np.ndarray:
-    """Per row, the sum of log(v) as the sum of the logs of products of LOG_GROUP values: one log
-    per group instead of per value (the log is the costliest step). Values lie in [eps, a
-    density], so a product of 16 stays in float64's range; a block where one does not (a density
-    above ~1e19) falls back to one log per value."""
-    m, d = v.shape
-    q = d - d % LOG_GROUP
+    """Per row, the sum of log(v) as the sum of the logs of products of 16 values: one log per
+    16 values (the log is the costliest step), the products by four halvings of strided
+    views (numpy's reduce over a short inner axis is slower than the logs it saves). Values lie
+    in [eps, a density], so a product of 16 stays in float64's range; a block where one does
+    not (a density above ~1e19) falls back to one log per value."""
+    q = v.shape[1] - v.shape[1] % 16
+    prods = v[:, :q]
     with np.errstate(over="ignore", under="ignore"):
-        prods = v[:, :q].reshape(m, -1, LOG_GROUP).prod(axis=2)
+        for _ in range(4):
+            prods = prods[:, 0::2] * prods[:, 1::2]
     if not (np.all(np.isfinite(prods)) and np.all(prods > 0)):
         return np.log(v).sum(axis=1)
     return np.log(prods).sum(axis=1) + np.log(v[:, q:]).sum(axis=1)
