@@ -278,14 +278,10 @@ def test_pair_with_too_few_sentences_stops_ingest(workdir):
     assert "about politics:in all upper case" in message or "row -" in message
 
 
-def test_empty_text_stops_the_pipeline(workdir):
-    """End to end through Snakemake: the dataset's path points at a CSV with an empty text;
-    the ingest job fails, Snakemake prints its log (the one message), no corpus is written."""
-    path = workdir / "empty_text.csv"
-    lines = tiny_lines()
-    path.write_text("".join(lines[:6]) + 't905,about music,in english,""\n' + "".join(lines[6:]))
+def ingest_csv(workdir: Path, path: Path):
+    """Snakemake's ingest of the tiny dataset with its `path:` pointed at `path`."""
     (workdir / "extra.yaml").write_text(f"datasets:\n  tiny:\n    path: {path.name}\n")
-    proc = run_snakemake(
+    return run_snakemake(
         workdir,
         "--cores",
         "1",
@@ -294,6 +290,15 @@ def test_empty_text_stops_the_pipeline(workdir):
         "config/tiny.yaml",
         "extra.yaml",
     )
+
+
+def test_empty_text_stops_the_pipeline(workdir):
+    """End to end through Snakemake: the dataset's path points at a CSV with an empty text;
+    the ingest job fails, Snakemake prints its log (the one message), no corpus is written."""
+    path = workdir / "empty_text.csv"
+    lines = tiny_lines()
+    path.write_text("".join(lines[:6]) + 't905,about music,in english,""\n' + "".join(lines[6:]))
+    proc = ingest_csv(workdir, path)
     message = assert_refused(
         proc,
         f"{path.name} row 7 id t905",
@@ -309,16 +314,7 @@ def test_ragged_csv_stops_the_pipeline(workdir):
     path = workdir / "ragged.csv"
     lines = tiny_lines()
     path.write_text("".join(lines[:10]) + "t906,about music,in english,a,b,c\n")
-    (workdir / "extra.yaml").write_text(f"datasets:\n  tiny:\n    path: {path.name}\n")
-    proc = run_snakemake(
-        workdir,
-        "--cores",
-        "1",
-        "results/tiny/corpus.parquet",
-        "--configfile",
-        "config/tiny.yaml",
-        "extra.yaml",
-    )
+    proc = ingest_csv(workdir, path)
     assert_refused(proc, f"{path.name}: line 11 has 6 fields, the header has 4", workdir=workdir)
 
 

@@ -151,9 +151,7 @@ def extract(
     write_json(_meta(lm, settings, n, size), out_dir / "meta.json")
 
 
-def _check_finite(
-    stacked: np.ndarray, rows: np.ndarray, corpus: pl.DataFrame, dtype: str = "float16"
-) -> None:
+def _check_finite(stacked: np.ndarray, rows: np.ndarray, corpus: pl.DataFrame, dtype: str) -> None:
     bad = ~np.isfinite(stacked)
     if bad.any():
         layer, j, dim = (int(x[0]) for x in np.nonzero(bad))

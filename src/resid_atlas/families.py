@@ -149,7 +149,7 @@ def _decode(name: str, u: np.ndarray, zlo: float, zhi: float):
         # normal limit (c -> inf, loc ~ -scale*digamma(c)) that stalls the line search. c stops
         # at 1e6 (skewness -2e-3; on strongly right-skewed pair samples ~0.015% of the
         # log-likelihood short of the c -> inf limit): beyond, c*y - exp(y) - gammaln(c) cancels
-        # into gradient noise that stalls the line search.
+        # into gradient noise.
         c = np.exp(np.minimum(u[0], LOG_C_MAX))
         scale = np.exp(u[2]) / np.sqrt(sc.polygamma(1, c))
         return (c,), u[1] - scale * sc.digamma(c), scale
