@@ -1,5 +1,5 @@
-"""Likelihood classifier (seed 001): densities, the tail walk, vectorised scoring against the
-per-sentence loop, planted classes, edge cases, and the tiny run's outputs."""
+"""Likelihood classifier (seed 001): densities, the tail walk, the compiled scoring kernel
+against the per-sentence loop, planted classes, edge cases, and the tiny run's outputs."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from resid_atlas.classifier.metrics import (
     class_metrics,
     top_k,
 )
-from resid_atlas.classifier.score import _sum_log, layer_scores, layer_scores_loop
+from resid_atlas.classifier.score import layer_scores, layer_scores_loop
 from resid_atlas.classifier.study import run_classifier
 from resid_atlas.classifier.variants import parse_variant
 from resid_atlas.errors import AtlasError
@@ -83,7 +83,7 @@ def planted(rng, n_pairs=6, n_layers=3, d=48, n_train=12, n_test=5, sep=3.0):
 
 
 @pytest.mark.parametrize("extrapolation", ["edge", "zero"])
-def test_vectorised_scores_equal_the_loop(extrapolation):
+def test_kernel_scores_equal_the_loop(extrapolation):
     rng = np.random.default_rng(2)
     pairs, train, test, _ = planted(rng)
     models = fit_densities(train, pairs, [0, 1, 2], n_grid=200)
@@ -97,12 +97,19 @@ def test_vectorised_scores_equal_the_loop(extrapolation):
     assert np.all(fast["tails"][:, 0, 1] == floor)
 
 
-def test_sum_of_logs_by_products_and_its_overflow_fallback():
+def test_kernel_products_of_16_and_their_overflow_fallback():
+    """`all` takes one log per product of 16 densities; a product that overflows (a density
+    above ~1e19) falls back to one log per value. d = 45: two blocks of 16 plus a remainder."""
     rng = np.random.default_rng(4)
-    v = np.exp(rng.uniform(np.log(1e-6), np.log(50.0), (7, 45)))  # 45: groups plus a remainder
-    np.testing.assert_allclose(_sum_log(v), np.log(v).sum(axis=1), rtol=1e-13)
-    v[3, :16] = 1e25  # a product of 16 overflows: that block takes one log per value
-    np.testing.assert_allclose(_sum_log(v), np.log(v).sum(axis=1), rtol=1e-13)
+    pairs, train, test, _ = planted(rng, d=45)
+    models = fit_densities(train, pairs, [0, 1, 2], n_grid=200)
+    models.density[0] *= 1e25  # pair 0: the densities of most values overflow in 16-products
+    slow = layer_scores_loop(test, models, RULES)
+    assert np.mean(slow["all"][:, 0]) / 45 > np.log(np.finfo(float).max) / 16
+    for threads in (1, 2):
+        fast = layer_scores(test, models, RULES, threads=threads)
+        for rule in RULES:
+            np.testing.assert_allclose(fast[rule], slow[rule], rtol=1e-12, atol=1e-8)
 
 
 def test_planted_classes_separable_and_inseparable():

@@ -1,3 +1,4 @@
 """Likelihood classifier on activation values (seed 001, "Activation Magnitudes Matter On Their
-Own"): per-(pair, layer) densities, vectorised scoring variants, metrics, a logistic-regression
-reference, the Japanese pooling control and the findings table. Outputs: docs/classifier.md."""
+Own"): per-(pair, layer) densities, scoring variants (a compiled kernel), metrics, a
+logistic-regression reference, the Japanese pooling control and the findings table. Outputs:
+docs/classifier.md."""

@@ -8,11 +8,15 @@ grid density and eps = 1e-6:
 - `std<k>`: the same with tail values |x_j - mean_pl| > k * sd_pl.
 Outside the training range the density is the edge density (`edge`, the study) or 0 (`zero`).
 
-`layer_scores` is the vectorised implementation: each row of a layer is sorted once, so every
-pair's tail values are a prefix and a suffix of it (counts by one searchsorted per row for all pairs
-and rules, sums from one cumulative sum per pair); the interpolation is a table look-up in grid
-coordinates; `all` takes one log per 16 values (of their product), the tail rules log only the
-prefix and suffix they sum. `layer_scores_loop` is the straightforward per-sentence loop over
+`layer_scores` sorts each row of a layer once, so every pair's tail values are a prefix and a
+suffix of it (counts by one searchsorted per row for all pairs and rules), stacks the pairs' density
+tables into [P, G + 1] arrays (the interpolation as a table look-up in grid coordinates), and
+scores with one fused numba kernel (`_score_block`, compiled on the first call and cached on disk)
+per block of rows and pairs: per value an affine map to grid coordinates, a clip, two table look-ups
+and a multiply-add; `all` takes one log per product of 16 values (one log per value in a block whose
+product is not finite and > 0), the tail rules log only the longest prefix and suffix any rule
+needs and read each rule's sums off at its own counts. threads > 1 splits the pairs over threads
+(the kernel releases the GIL). `layer_scores_loop` is the straightforward per-sentence loop over
 np.interp on the same grids: the reference the tests and bench/classify.py compare against.
 """
 
@@ -21,13 +25,14 @@ from __future__ import annotations
 import re
 from concurrent.futures import ThreadPoolExecutor
 
+import numba
 import numpy as np
 
 from resid_atlas.classifier.density import DensityModels
 
 RULE = re.compile(r"^(all|tails|std(\d+(?:\.\d+)?))$")
 EXTRAPOLATIONS = ("edge", "zero")
-CHUNK_VALUES = 1 << 16  # values per block: keeps the working arrays in cache
+CHUNK_VALUES = 1 << 16  # values per kernel call: the block of rows stays in cache over the pairs
 
 
 def std_k(rule: str) -> float | None:
@@ -45,21 +50,110 @@ def tail_bounds(models: DensityModels, rule: str) -> tuple[np.ndarray, np.ndarra
     return models.mean - k * models.sd, models.mean + k * models.sd
 
 
-def _tables(models: DensityModels, p: int, li: int, eps: float, extrapolation: str):
-    """Shifted look-up tables in grid coordinates t1 = (x - lo) / h + 1: cell 0 is left of the
-    grid, cell j + 1 the interval [g_j, g_{j+1}), cell G right of it. v = A[k] + B[k] * t1."""
-    d = models.density[p, li]
-    g = d.size
+def _tables(models: DensityModels, li: int, eps: float, extrapolation: str):
+    """[P, G + 1] look-up tables of layer li in grid coordinates t = (x - lo) / h + 1: cell 0 is
+    left of the grid, cell j + 1 the interval [g_j, g_{j+1}), cell G right of it, and the density
+    plus eps is A[p, k] + B[p, k] * t (B = 0 in the outside cells)."""
+    d = models.density[:, li]
+    n_pairs, g = d.shape
     j = np.arange(g - 1)
-    slope = np.diff(d)
-    a = np.empty(g + 1)
-    b = np.zeros(g + 1)
-    a[1:g] = d[:-1] - slope * (j + 1) + eps
-    b[1:g] = slope
+    slope = np.diff(d, axis=1)
+    a = np.empty((n_pairs, g + 1))
+    b = np.zeros((n_pairs, g + 1))
+    a[:, 1:g] = d[:, :-1] - slope * (j + 1) + eps
+    b[:, 1:g] = slope
     edge = extrapolation == "edge"
-    a[0] = (d[0] if edge else 0.0) + eps
-    a[g] = (d[-1] if edge else 0.0) + eps
+    a[:, 0] = (d[:, 0] if edge else 0.0) + eps
+    a[:, g] = (d[:, -1] if edge else 0.0) + eps
     return a, b
+
+
+@numba.njit(cache=True, nogil=True)
+def _density(x, a, b, inv_h, offset, top):
+    """Density plus eps at x from one pair's tables. t is clipped to [0, G] as a float before
+    the conversion (float-to-int of an out-of-range value is undefined; a NaN goes to 0, so the
+    index is always in range); truncation is then the floor, and a clipped t lands in an outside
+    cell, where B = 0."""
+    t = x * inv_h - offset
+    t = t if t > 0.0 else 0.0
+    t = t if t < top else top
+    k = int(t)
+    return a[k] + b[k] * t
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _score_block(
+    xs,
+    start,
+    stop,
+    pairs,
+    a,
+    b,
+    inv_h,
+    offset,
+    c_lo,
+    c_hi,
+    with_all,
+    min_tail,
+    floor,
+    out_all,
+    out_tail,
+):
+    """Rows start..stop of the sorted xs [n, d] against the given pairs: out_all[i, p] the sum
+    of the logs (one log per product of 16 values; a block whose product is not finite and > 0
+    takes one log per value), out_tail[r, i, p] rule r's tail score from the log sums over the
+    first c_lo[r, i, p] and the last c_hi[r, i, p] values of the row."""
+    d = xs.shape[1]
+    top = float(a.shape[1] - 1)
+    n_rules = c_lo.shape[0]
+    q = d - d % 16
+    head = np.zeros(d + 1)
+    tail = np.zeros(d + 1)
+    for p in pairs:
+        ap, bp, ih, off = a[p], b[p], inv_h[p], offset[p]
+        for i in range(start, stop):
+            x = xs[i]
+            if with_all:
+                total = 0.0
+                for s in range(0, q, 16):
+                    p0 = p1 = p2 = p3 = 1.0  # four independent products of four values
+                    for j in range(s, s + 16, 4):
+                        p0 *= _density(x[j], ap, bp, ih, off, top)
+                        p1 *= _density(x[j + 1], ap, bp, ih, off, top)
+                        p2 *= _density(x[j + 2], ap, bp, ih, off, top)
+                        p3 *= _density(x[j + 3], ap, bp, ih, off, top)
+                    prod = (p0 * p1) * (p2 * p3)
+                    if prod > 0.0 and prod < np.inf:
+                        total += np.log(prod)
+                    else:
+                        for j in range(s, s + 16):
+                            total += np.log(_density(x[j], ap, bp, ih, off, top))
+                for j in range(q, d):
+                    total += np.log(_density(x[j], ap, bp, ih, off, top))
+                out_all[i, p] = total
+            if n_rules == 0:
+                continue
+            m_lo = 0
+            m_hi = 0
+            for r in range(n_rules):
+                m_lo = max(m_lo, c_lo[r, i, p])
+                m_hi = max(m_hi, c_hi[r, i, p])
+            acc = 0.0
+            for j in range(m_lo):  # head[c]: the sum over the first c values
+                acc += np.log(_density(x[j], ap, bp, ih, off, top))
+                head[j + 1] = acc
+            acc = 0.0
+            for j in range(m_hi):  # tail[c]: the sum over the last c values
+                acc += np.log(_density(x[d - 1 - j], ap, bp, ih, off, top))
+                tail[j + 1] = acc
+            for r in range(n_rules):
+                n_lo = c_lo[r, i, p]
+                n_hi = c_hi[r, i, p]
+                count = n_lo + n_hi
+                if count >= min_tail:
+                    out_tail[r, i, p] = d * (head[n_lo] + tail[n_hi]) / count
+                else:
+                    out_tail[r, i, p] = floor
 
 
 def layer_scores(
@@ -72,7 +166,7 @@ def layer_scores(
     threads: int = 1,
 ) -> dict[str, np.ndarray]:
     """test[li]: [n, d] test vectors at layer models.layers[li]. Returns rule -> [n, P, L].
-    threads > 1 splits the pairs over threads (numpy releases the GIL in these loops)."""
+    threads > 1 splits the pairs over threads (the kernel releases the GIL)."""
     if extrapolation not in EXTRAPOLATIONS:
         raise ValueError(f"extrapolation must be one of {EXTRAPOLATIONS}")
     n_pairs, n_layers = models.lo.shape
@@ -83,6 +177,8 @@ def layer_scores(
     tail_rules = [r for r in rules if r != "all"]
     bounds = {r: tail_bounds(models, r) for r in tail_rules}
     rows_per_block = max(1, CHUNK_VALUES // d)
+    out_all = np.zeros((n, n_pairs))
+    out_tail = np.zeros((len(tail_rules), n, n_pairs))
     for li in range(n_layers):
         # each sentence's values sorted: every pair's tail values are a prefix and a suffix
         xs = np.sort(np.asarray(test[li], dtype=np.float64), axis=1)
@@ -94,47 +190,18 @@ def layer_scores(
             for i in range(n):
                 c_lo[:, i] = np.searchsorted(xs[i], lower, side="left")
                 c_hi[:, i] = d - np.searchsorted(xs[i], upper, side="right")
-        tables = [_tables(models, p, li, eps, extrapolation) for p in range(n_pairs)]
+        a, b = _tables(models, li, eps, extrapolation)
         inv_h = (g - 1) / (models.hi[:, li] - models.lo[:, li])
         offset = models.lo[:, li] * inv_h - 1.0
+        args = (a, b, inv_h, offset, c_lo, c_hi, "all" in out, min_tail, floor, out_all, out_tail)
         work = [
-            (start, p_part)
+            (start, min(n, start + rows_per_block), p_part)
             for start in range(0, n, rows_per_block)
             for p_part in np.array_split(np.arange(n_pairs), threads)
         ]
 
-        def run(
-            item, li=li, xs=xs, c_lo=c_lo, c_hi=c_hi, tables=tables, inv_h=inv_h, offset=offset
-        ):
-            start, p_part = item
-            block = xs[start : start + rows_per_block]
-            stop = start + block.shape[0]
-            t = np.empty_like(block)
-            k = np.empty(block.shape, dtype=np.intp)
-            v = np.empty_like(block)
-            w = np.empty_like(block)
-            lo_n, hi_n = c_lo[:, start:stop], c_hi[:, start:stop]
-            for p in p_part:
-                a, b = tables[p]
-                np.multiply(block, inv_h[p], out=t)
-                np.subtract(t, offset[p], out=t)
-                # truncation toward 0 is the floor for t >= 0; any t < 1 (left of the grid) and
-                # any t >= g (right of it) lands in the outside cells 0 and g by clipping
-                np.copyto(k, t, casting="unsafe")
-                np.take(b, k, out=v, mode="clip")  # B = 0 in the outside cells
-                np.multiply(v, t, out=v)
-                np.take(a, k, out=w, mode="clip")
-                np.add(v, w, out=v)  # density + eps, the argument of every log
-                if "all" in out:
-                    out["all"][start:stop, p, li] = _sum_log(v)
-                if not tail_rules:
-                    continue
-                sums = _edge_sums(v, lo_n[:, :, p], hi_n[:, :, p])
-                count = lo_n[:, :, p] + hi_n[:, :, p]
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    score = np.where(count >= min_tail, d * sums / count, floor)
-                for r_i, rule in enumerate(tail_rules):
-                    out[rule][start:stop, p, li] = score[r_i]
+        def run(item, xs=xs, args=args):
+            _score_block(xs, *item, *args)
 
         if threads > 1:
             with ThreadPoolExecutor(threads) as pool:
@@ -142,36 +209,11 @@ def layer_scores(
         else:
             for item in work:
                 run(item)
+        if "all" in out:
+            out["all"][:, :, li] = out_all
+        for r_i, rule in enumerate(tail_rules):
+            out[rule][:, :, li] = out_tail[r_i]
     return out
-
-
-def _sum_log(v: np.ndarray) -> np.ndarray:
-    """Per row, the sum of log(v) as the sum of the logs of products of 16 values: one log per
-    16 values (the log is the costliest step), the products by four halvings of strided
-    views (numpy's reduce over a short inner axis is slower than the logs it saves). Values lie
-    in [eps, a density], so a product of 16 stays in float64's range; a block where one does
-    not (a density above ~1e19) falls back to one log per value."""
-    q = v.shape[1] - v.shape[1] % 16
-    prods = v[:, :q]
-    with np.errstate(over="ignore", under="ignore"):
-        for _ in range(4):
-            prods = prods[:, 0::2] * prods[:, 1::2]
-    if not (np.all(np.isfinite(prods)) and np.all(prods > 0)):
-        return np.log(v).sum(axis=1)
-    return np.log(prods).sum(axis=1) + np.log(v[:, q:]).sum(axis=1)
-
-
-def _edge_sums(v: np.ndarray, n_lo: np.ndarray, n_hi: np.ndarray) -> np.ndarray:
-    """Per rule r and row i: the sum of log(v[i, :n_lo[r, i]]) plus that of its last n_hi[r, i]
-    values, from partial cumulative sums (and logs) only as wide as the largest count."""
-    m, d = v.shape
-    rows = np.arange(m)
-    k_lo, k_hi = int(n_lo.max()), int(n_hi.max())
-    head = np.zeros((m, k_lo + 1))
-    np.cumsum(np.log(v[:, :k_lo]), axis=1, out=head[:, 1:])
-    tail = np.zeros((m, k_hi + 1))
-    np.cumsum(np.log(v[:, d - k_hi :][:, ::-1]), axis=1, out=tail[:, 1:])
-    return head[rows, n_lo] + tail[rows, n_hi]
 
 
 def layer_scores_loop(
