@@ -88,6 +88,18 @@ def test_logpdf_matches_scipy():
     for skew in (0.7, -1.3, 1e-6, -0.02, 3.0):
         ref = st.pearson3.logpdf(x, skew, loc=0.2, scale=1.3)
         np.testing.assert_allclose(logpdf("pearson3", x, (skew,), 0.2, 1.3), ref, rtol=1e-10)
+    # johnsonsb is our log-space expression: equal where scipy's log of its pdf is finite,
+    # finite where that underflows (a value 60 normal scores out)
+    for a, b in ((0.5, 1.2), (-2.0, 0.4), (274.0, 40.0)):
+        y = np.linspace(1e-4, 1 - 1e-4, 200)
+        ref = st.johnsonsb.logpdf(y, a, b, loc=0.2, scale=1.3)
+        ours = logpdf("johnsonsb", y, (a, b), 0.2, 1.3)
+        ok = ref > -700
+        np.testing.assert_allclose(ours[ok], ref[ok], rtol=1e-10)
+        assert np.all(np.isfinite(ours[(y > 0.2) & (y < 1.5)]))
+    far = logpdf("johnsonsb", np.array([0.2 + 1.3 * 0.0048]), (274.0, 40.0), 0.2, 1.3)
+    assert np.isfinite(far[0]) and far[0] < -1000
+    assert np.isneginf(st.johnsonsb.logpdf(0.2 + 1.3 * 0.0048, 274.0, 40.0, loc=0.2, scale=1.3))
     skews = np.array([[0.4], [-0.9]])
     np.testing.assert_allclose(
         FAST_LOGPDF["pearson3"](x[None, :], skews), st.pearson3.logpdf(x[None, :], skews)
