@@ -189,6 +189,23 @@ def test_johnsonsb_profile_gradient_and_mle():
     assert far.loglik >= norm.loglik - 1e-6 * abs(norm.loglik)
 
 
+def test_vonmises_ranked_by_aic_only_within_one_period():
+    """vonmises's density repeats every 2*pi: over a wider sample its likelihood beats every
+    proper family's (an artefact), so it gets no AIC/BIC there; within one period it competes."""
+    families = {"families": ["vonmises", "t", "norm", "logistic"]}
+    wide = st.t.rvs(4, scale=5.0, size=20_000, random_state=6)
+    rows, fits = fit_sample(wide, families)
+    von = next(r for r in rows if r["family"] == "vonmises")
+    assert fits["vonmises"].loglik > fits["t"].loglik  # the artefact the rule guards against
+    assert np.isnan(von["aic"]) and np.isnan(von["bic"]) and von["rank_aic"] is None
+    assert "periodic density" in von["message"] and von["rank_sse"] is not None
+    assert next(r["family"] for r in rows if r["best_aic"]) == "t"
+    narrow = st.norm.rvs(scale=0.3, size=20_000, random_state=7)
+    rows, _ = fit_sample(narrow, families)
+    von = next(r for r in rows if r["family"] == "vonmises")
+    assert np.isfinite(von["aic"]) and von["rank_aic"] is not None and not von["message"]
+
+
 def test_tail_weight_exponents():
     # Gaussian tails: a ~ 2; logistic (exponential) tails: a ~ 1
     settings = {"tail_points": 1000, "tail_from_sd": 2.0, "tail_to_sd": 10.0}

@@ -32,6 +32,11 @@ log = logging.getLogger(__name__)
 
 POOLED = "(pooled)"  # pair/subject/attribute of the sample that pools every pair of a layer
 K_SHARES = tuple(range(2, 11))
+PERIODIC = ("vonmises",)  # families whose density repeats every 2*pi (scale 1)
+PERIODIC_NOTE = (
+    "periodic density: the sample spans more than one period (2*pi), so its likelihood is not "
+    "one on the real line: no AIC/BIC, ranked by SSE only"
+)
 FITS_SCHEMA = {
     "model": pl.String,
     "layer": pl.Int32,
@@ -223,10 +228,16 @@ def fit_sample(
         k = fit.n_params
         pdf_c = np.exp(logpdf(name, hcentres, fit.shapes, fit.loc, fit.scale))
         a, b, g, tail_status = tail_weight(name, params, mean, sd, settings)
+        # vonmises's density repeats every 2*pi: over a sample wider than one period it is no
+        # density on the real line and its likelihood beats every proper family's
+        periodic = name in PERIODIC and not (
+            sample.lo > fit.loc - math.pi and sample.hi < fit.loc + math.pi
+        )
         row.update(
             status=status,
             message=(f"{outside} values outside the support; " if outside else "")
-            + ("" if fit.converged else fit.message),
+            + ("" if fit.converged else fit.message)
+            + (PERIODIC_NOTE if periodic else ""),
             shape1=fit.shapes[0] if len(fit.shapes) > 0 else math.nan,
             shape2=fit.shapes[1] if len(fit.shapes) > 1 else math.nan,
             loc=fit.loc,
@@ -234,8 +245,8 @@ def fit_sample(
             n_params=k,
             loglik=fit.loglik,
             sse=float(np.sum((hist - pdf_c) ** 2)),
-            aic=2 * k - 2 * fit.loglik,
-            bic=k * math.log(n) - 2 * fit.loglik,
+            aic=math.nan if periodic else 2 * k - 2 * fit.loglik,
+            bic=math.nan if periodic else k * math.log(n) - 2 * fit.loglik,
             ks=_ks(name, params, sample, lp),
             tail_a=a,
             tail_b=b,
@@ -247,15 +258,14 @@ def fit_sample(
 
 
 def _rank(rows: list[dict]) -> list[dict]:
-    """Ranks by SSE and by AIC among rows with a usable fit (status ok or not converged)."""
-    usable = [
-        i
-        for i, r in enumerate(rows)
-        if r["status"] in ("ok", "not converged")
-        and math.isfinite(r["sse"])
-        and math.isfinite(r["aic"])
-    ]
+    """Ranks by SSE and by AIC among rows with a usable fit (status ok or not converged) and a
+    finite value of that criterion."""
     for key in ("sse", "aic"):
+        usable = [
+            i
+            for i, r in enumerate(rows)
+            if r["status"] in ("ok", "not converged") and math.isfinite(r[key])
+        ]
         order = sorted(usable, key=lambda i, k=key: rows[i][k])
         for r in rows:
             r[f"rank_{key}"] = None
