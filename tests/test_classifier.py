@@ -97,6 +97,23 @@ def test_kernel_scores_equal_the_loop(extrapolation):
     assert np.all(fast["tails"][:, 0, 1] == floor)
 
 
+@pytest.mark.parametrize("extrapolation", ["edge", "zero"])
+def test_kernel_at_the_exact_ends_of_the_training_range(extrapolation):
+    """A test value equal to a pair's training min or max (common with bf16 shards: few distinct
+    values) is inside the grid, as in np.interp: the end density, never the `zero` outside."""
+    rng = np.random.default_rng(5)
+    pairs, train, test, _ = planted(rng)
+    models = fit_densities(train, pairs, [0, 1, 2], n_grid=200)
+    for li in range(3):
+        for i, row in enumerate(test[li]):
+            p = i % len(pairs)
+            row[:3] = models.lo[p, li], models.hi[p, li], np.nextafter(models.lo[p, li], np.inf)
+    fast = layer_scores(test, models, RULES, extrapolation=extrapolation)
+    slow = layer_scores_loop(test, models, RULES, extrapolation=extrapolation)
+    for rule in RULES:
+        np.testing.assert_allclose(fast[rule], slow[rule], rtol=1e-10, atol=1e-8)
+
+
 def test_kernel_products_of_16_and_their_overflow_fallback():
     """`all` takes one log per product of 16 densities; a product that overflows (a density
     above ~1e19) falls back to one log per value. d = 45: two blocks of 16 plus a remainder."""

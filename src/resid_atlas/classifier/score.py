@@ -9,14 +9,15 @@ grid density and eps = 1e-6:
 Outside the training range the density is the edge density (`edge`, the study) or 0 (`zero`).
 
 `layer_scores` sorts each row of a layer once, so every pair's tail values are a prefix and a
-suffix of it (counts by one searchsorted per row for all pairs and rules), stacks the pairs' density
-tables into [P, G + 1] arrays (the interpolation as a table look-up in grid coordinates), and
-scores with one fused numba kernel (`_score_block`, compiled on the first call and cached on disk)
-per block of rows and pairs: per value an affine map to grid coordinates, a clip, two table look-ups
-and a multiply-add; `all` takes one log per product of 16 values (one log per value in a block whose
-product is not finite and > 0), the tail rules log only the longest prefix and suffix any rule
-needs and read each rule's sums off at its own counts. threads > 1 splits the pairs over threads
-(the kernel releases the GIL). `layer_scores_loop` is the straightforward per-sentence loop over
+suffix of it (counts by one searchsorted per row for all pairs and rules), stacks the pairs'
+density tables into [P, G + 1] arrays (the interpolation as a table look-up in grid
+coordinates), and scores with one fused numba kernel (`_score_block`, compiled on the first call
+and cached on disk) per block of rows and pairs: per value two exact range checks, an affine map
+to grid coordinates, two table look-ups and a multiply-add; `all` takes one log per product of
+16 values (one log per value in a block whose product is not finite and > 0), the tail rules log
+only the longest prefix and suffix any rule needs and read each rule's sums off at its own
+counts. threads > 1 splits the pairs over threads (the kernel releases the GIL).
+`layer_scores_loop` is the straightforward per-sentence loop over
 np.interp on the same grids: the reference the tests and bench/classify.py compare against.
 """
 
@@ -51,34 +52,45 @@ def tail_bounds(models: DensityModels, rule: str) -> tuple[np.ndarray, np.ndarra
 
 
 def _tables(models: DensityModels, li: int, eps: float, extrapolation: str):
-    """[P, G + 1] look-up tables of layer li in grid coordinates t = (x - lo) / h + 1: cell 0 is
-    left of the grid, cell j + 1 the interval [g_j, g_{j+1}), cell G right of it, and the density
-    plus eps is A[p, k] + B[p, k] * t (B = 0 in the outside cells)."""
+    """[P, G + 2] look-up tables of layer li in grid coordinates t = (x - lo) / h + 1: cell 0 is
+    left of the grid, cell j + 1 the interval [g_j, g_{j+1}), cell G the last interval again
+    (t rounds to G or past it at x = hi), cell G + 1 right of the grid; the density plus eps is
+    A[p, k] + B[p, k] * t (B = 0 in the outside cells)."""
     d = models.density[:, li]
     n_pairs, g = d.shape
     j = np.arange(g - 1)
     slope = np.diff(d, axis=1)
-    a = np.empty((n_pairs, g + 1))
-    b = np.zeros((n_pairs, g + 1))
+    a = np.empty((n_pairs, g + 2))
+    b = np.zeros((n_pairs, g + 2))
     a[:, 1:g] = d[:, :-1] - slope * (j + 1) + eps
     b[:, 1:g] = slope
+    a[:, g], b[:, g] = a[:, g - 1], b[:, g - 1]
     edge = extrapolation == "edge"
     a[:, 0] = (d[:, 0] if edge else 0.0) + eps
-    a[:, g] = (d[:, -1] if edge else 0.0) + eps
+    a[:, g + 1] = (d[:, -1] if edge else 0.0) + eps
     return a, b
 
 
 @numba.njit(cache=True, nogil=True)
-def _density(x, a, b, inv_h, offset, top):
-    """Density plus eps at x from one pair's tables. t is clipped to [0, G] as a float before
-    the conversion (float-to-int of an out-of-range value is undefined; a NaN goes to 0, so the
-    index is always in range); truncation is then the floor, and a clipped t lands in an outside
-    cell, where B = 0."""
+def _inside(x, a, b, inv_h, offset, last):
+    """Density plus eps at an x within the training range [lo, hi] from one pair's tables
+    (last = G + 1, the right outside cell): t clamped to [1, G] keeps rounding at the ends
+    (x = lo or hi exactly) in the grid's first or last interval, and sends a NaN to t = 1: the
+    index is always in range. The clamps compile to branch-free min/max."""
     t = x * inv_h - offset
-    t = t if t > 0.0 else 0.0
-    t = t if t < top else top
+    t = t if t > 1.0 else 1.0
+    t = t if t < last - 1 else float(last - 1)
     k = int(t)
     return a[k] + b[k] * t
+
+
+@numba.njit(cache=True, nogil=True)
+def _density(x, a, b, inv_h, offset, lo, hi, last):
+    """Density plus eps at any x: outside [lo, hi] by exact comparison, as np.interp decides it
+    (a value equal to an end is inside), the outside cells 0 and G + 1."""
+    v = _inside(x, a, b, inv_h, offset, last)
+    v = v if x >= lo else a[0]
+    return v if x <= hi else a[last]
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -91,6 +103,8 @@ def _score_block(
     b,
     inv_h,
     offset,
+    lo,
+    hi,
     c_lo,
     c_hi,
     with_all,
@@ -104,32 +118,36 @@ def _score_block(
     takes one log per value), out_tail[r, i, p] rule r's tail score from the log sums over the
     first c_lo[r, i, p] and the last c_hi[r, i, p] values of the row."""
     d = xs.shape[1]
-    top = float(a.shape[1] - 1)
+    last = a.shape[1] - 1
     n_rules = c_lo.shape[0]
-    q = d - d % 16
     head = np.zeros(d + 1)
     tail = np.zeros(d + 1)
     for p in pairs:
-        ap, bp, ih, off = a[p], b[p], inv_h[p], offset[p]
+        ap, bp, ih, off, lo_p, hi_p = a[p], b[p], inv_h[p], offset[p], lo[p], hi[p]
         for i in range(start, stop):
             x = xs[i]
             if with_all:
-                total = 0.0
-                for s in range(0, q, 16):
+                # the row is sorted: the values outside [lo, hi] are a prefix and a suffix,
+                # each contributing its outside cell's log; the rest in products of 16
+                begin = np.searchsorted(x, lo_p, side="left")
+                end = np.searchsorted(x, hi_p, side="right")
+                total = begin * np.log(ap[0]) + (d - end) * np.log(ap[last])
+                q = end - (end - begin) % 16
+                for s in range(begin, q, 16):
                     p0 = p1 = p2 = p3 = 1.0  # four independent products of four values
                     for j in range(s, s + 16, 4):
-                        p0 *= _density(x[j], ap, bp, ih, off, top)
-                        p1 *= _density(x[j + 1], ap, bp, ih, off, top)
-                        p2 *= _density(x[j + 2], ap, bp, ih, off, top)
-                        p3 *= _density(x[j + 3], ap, bp, ih, off, top)
+                        p0 *= _inside(x[j], ap, bp, ih, off, last)
+                        p1 *= _inside(x[j + 1], ap, bp, ih, off, last)
+                        p2 *= _inside(x[j + 2], ap, bp, ih, off, last)
+                        p3 *= _inside(x[j + 3], ap, bp, ih, off, last)
                     prod = (p0 * p1) * (p2 * p3)
                     if prod > 0.0 and prod < np.inf:
                         total += np.log(prod)
                     else:
                         for j in range(s, s + 16):
-                            total += np.log(_density(x[j], ap, bp, ih, off, top))
-                for j in range(q, d):
-                    total += np.log(_density(x[j], ap, bp, ih, off, top))
+                            total += np.log(_inside(x[j], ap, bp, ih, off, last))
+                for j in range(q, end):
+                    total += np.log(_inside(x[j], ap, bp, ih, off, last))
                 out_all[i, p] = total
             if n_rules == 0:
                 continue
@@ -140,11 +158,11 @@ def _score_block(
                 m_hi = max(m_hi, c_hi[r, i, p])
             acc = 0.0
             for j in range(m_lo):  # head[c]: the sum over the first c values
-                acc += np.log(_density(x[j], ap, bp, ih, off, top))
+                acc += np.log(_density(x[j], ap, bp, ih, off, lo_p, hi_p, last))
                 head[j + 1] = acc
             acc = 0.0
             for j in range(m_hi):  # tail[c]: the sum over the last c values
-                acc += np.log(_density(x[d - 1 - j], ap, bp, ih, off, top))
+                acc += np.log(_density(x[d - 1 - j], ap, bp, ih, off, lo_p, hi_p, last))
                 tail[j + 1] = acc
             for r in range(n_rules):
                 n_lo = c_lo[r, i, p]
@@ -191,9 +209,11 @@ def layer_scores(
                 c_lo[:, i] = np.searchsorted(xs[i], lower, side="left")
                 c_hi[:, i] = d - np.searchsorted(xs[i], upper, side="right")
         a, b = _tables(models, li, eps, extrapolation)
-        inv_h = (g - 1) / (models.hi[:, li] - models.lo[:, li])
-        offset = models.lo[:, li] * inv_h - 1.0
-        args = (a, b, inv_h, offset, c_lo, c_hi, "all" in out, min_tail, floor, out_all, out_tail)
+        lo, hi = np.ascontiguousarray(models.lo[:, li]), np.ascontiguousarray(models.hi[:, li])
+        inv_h = (g - 1) / (hi - lo)
+        offset = lo * inv_h - 1.0
+        args = (a, b, inv_h, offset, lo, hi, c_lo, c_hi, "all" in out, min_tail, floor)
+        args += (out_all, out_tail)
         work = [
             (start, min(n, start + rows_per_block), p_part)
             for start in range(0, n, rows_per_block)
