@@ -8,9 +8,10 @@ vanishes because each bin sits at its own mean). The optimisation runs on standa
 (z = (x - mean) / sd) over an unconstrained parametrisation (log scale, log positive shapes,
 bounded supports forced to enclose the data, loggamma by its mean and sd), with L-BFGS-B from a
 warm start (the pooled sample's fit of the same layer, if given) and from scipy's own start
-(`_fitstart`); the better optimum wins. norm, laplace and vonmises use scipy's closed-form `fit`
-on the raw values, as scipy does. Agreement with looping `scipy.stats.<dist>.fit` is proven in
-tests/test_distributions.py and measured in bench/fits.py.
+(`_fitstart`); the better optimum wins. johnsonsb is fitted by its profile likelihood over the
+two support gaps (`_fit_johnsonsb`). norm and laplace use scipy's closed-form `fit` on the raw
+values; vonmises the same closed form in one pass (`vonmises_fit`). Agreement with looping
+`scipy.stats.<dist>.fit` is proven in tests/test_distributions.py and measured in bench/fits.py.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ FAMILY_NAMES = (
     "vonmises",
     "vonmises_line",
 )
-CLOSED_FORM = ("norm", "laplace", "vonmises")  # scipy's own fit is closed-form: call it
+CLOSED_FORM = ("norm", "laplace", "vonmises")  # closed-form MLEs: no optimiser
 BIN_WIDTH_SD = 0.01  # fine-histogram bin width for the binned likelihood, in sd units
 _EPS = 1e-9
 _FD_STEP = float(np.sqrt(np.finfo(float).eps))  # scipy's forward-difference step
@@ -223,9 +224,9 @@ def _johnsonsb_logpdf(y: np.ndarray, a, b) -> np.ndarray:
     scores: a value in a far tail of a fitted support, such as a massive activation, would read
     as outside the support. Equal to scipy's where scipy's is finite (tested)."""
     with np.errstate(all="ignore"):
-        logit = np.log(y) - np.log1p(-y)
-        lp = np.log(b) - np.log(y) - np.log1p(-y) - 0.5 * math.log(2 * math.pi)
-        return lp - 0.5 * (a + b * logit) ** 2
+        log_y, log_1my = np.log(y), np.log1p(-y)
+        lp = np.log(b) - log_y - log_1my - 0.5 * math.log(2 * math.pi)
+        return lp - 0.5 * (a + b * (log_y - log_1my)) ** 2
 
 
 # Families whose scipy `_logpdf` is replaced by an identical expression that is faster
@@ -384,10 +385,10 @@ def fit_family(
             starts.append(_mirror(shapes, loc, scale))
         res = _minimise(nll, nll_grad, [_encode(name, *s, zlo, zhi) for s in starts], maxiter)
         # a warm fit that stops at maxiter is kept (status "not converged"): it happens on
-        # likelihood ridges (loggamma, johnsonsb drifting towards their normal/lognormal limits)
+        # likelihood ridges (loggamma, pearson3 drifting towards their normal limit)
         # where a multi-start costs 10x more and rarely does better
         if res is not None and (res.success or res.nit >= maxiter):
-            return _result(name, res, sample, zlo, zhi)
+            return _result(name, res, sample, *_decode(name, res.x, zlo, zhi))
     starts = _default_u(name, zlo, zhi)
     guess = _scipy_start(name, sample.z_subsample)
     starts.append(_encode(name, *guess, zlo, zhi))
@@ -396,7 +397,7 @@ def fit_family(
     best = _minimise(nll, nll_grad, starts, maxiter)
     if best is None:
         return FitResult(name, (), math.nan, math.nan, math.nan, False, "no valid start")
-    return _result(name, best, sample, zlo, zhi)
+    return _result(name, best, sample, *_decode(name, best.x, zlo, zhi))
 
 
 def vonmises_fit(x: np.ndarray) -> tuple[float, float, float]:
@@ -493,17 +494,7 @@ def _fit_johnsonsb(sample: BinnedSample, z, w, zlo, zhi, warm, maxiter) -> FitRe
     res = _lbfgs(nll_grad, start, maxiter, bounds=[JOHNSONSB_LOG_GAP] * 2)
     if res.fun >= 1e300:
         return FitResult("johnsonsb", (), math.nan, math.nan, math.nan, False, "no valid start")
-    (a, b), loc, scale = shapes(res.x)
-    ll = -res.fun * float(w.sum()) - sample.n * math.log(sample.sd)
-    return FitResult(
-        "johnsonsb",
-        (a, b),
-        float(sample.mean + sample.sd * loc),
-        float(sample.sd * scale),
-        float(ll),
-        bool(res.success),
-        str(res.message),
-    )
+    return _result("johnsonsb", res, sample, *shapes(res.x))
 
 
 def _lbfgs(nll_grad, u0, maxiter, bounds=None):
@@ -542,13 +533,12 @@ def _minimise(nll, nll_grad, starts, maxiter, scout=40):
     return best
 
 
-def _result(name, res, sample: BinnedSample, zlo, zhi) -> FitResult:
-    shapes, loc, scale = _decode(name, res.x, zlo, zhi)
-    shapes = tuple(float(s) for s in shapes)
+def _result(name, res, sample: BinnedSample, shapes, loc, scale) -> FitResult:
+    """The optimum `res` at (shapes, loc, scale) in standardised units, in activation units."""
     ll = -res.fun * float(sample.counts.sum()) - sample.n * math.log(sample.sd)
     return FitResult(
         name,
-        shapes,
+        tuple(float(s) for s in shapes),
         float(sample.mean + sample.sd * loc),
         float(sample.sd * scale),
         float(ll),
@@ -558,8 +548,8 @@ def _result(name, res, sample: BinnedSample, zlo, zhi) -> FitResult:
 
 
 def exact_loglik(name: str, values: np.ndarray, params: tuple[float, ...]) -> float:
-    """Log-likelihood of the raw values (for checks): scipy's public `logpdf`, except for the
-    families whose log-density scipy underflows (johnsonsb), through our tested twin."""
-    if name == "johnsonsb":
+    """Log-likelihood of the raw values (for checks): scipy's public `logpdf`, or for the
+    FAST_LOGPDF families our tested twin (scipy's johnsonsb underflows to -inf in far tails)."""
+    if name in FAST_LOGPDF:
         return float(logpdf(name, np.asarray(values, np.float64), params[:-2], *params[-2:]).sum())
     return float(dist(name).logpdf(values, *params).sum())
