@@ -26,11 +26,11 @@ from scipy.stats import ks_2samp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from resid_atlas.config import load_config  # noqa: E402
-from resid_atlas.corpus import build_corpus  # noqa: E402
-from resid_atlas.extract import extract  # noqa: E402
-from resid_atlas.models import load_model  # noqa: E402
-from resid_atlas.pooling import prompt_text  # noqa: E402
+from resid_atlas.activations.extract import extract  # noqa: E402
+from resid_atlas.core.config import load_config  # noqa: E402
+from resid_atlas.corpus.ingest import build_corpus  # noqa: E402
+from resid_atlas.models.loading import load_model  # noqa: E402
+from resid_atlas.models.pooling import prompt_text  # noqa: E402
 
 
 def gemm_flops(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:

@@ -28,11 +28,11 @@ from scipy import stats
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from resid_atlas.config import load_config  # noqa: E402
-from resid_atlas.corpus import build_corpus  # noqa: E402
+from resid_atlas.core.config import load_config  # noqa: E402
+from resid_atlas.corpus.ingest import build_corpus  # noqa: E402
 from resid_atlas.facts.passes import activation_pass, padded, sample_corpus, tokenize  # noqa: E402
 from resid_atlas.facts.run import stream_settings  # noqa: E402
-from resid_atlas.models import load_model  # noqa: E402
+from resid_atlas.models.loading import load_model  # noqa: E402
 
 
 def baseline(lm, ids: list[list[int]], batch_size: int, k: float, bins: int) -> tuple[dict, int]:

@@ -3,9 +3,9 @@
 Baselines (measured in the same run on the same full samples, one pair's ~100 sentences x 576):
   fits: `scipy.stats.<dist>.fit(values)` for each of the 19 families (what the study ran);
   KDE:  `scipy.stats.gaussian_kde(values)` with the bandwidth x 4.5 on 1,000 grid points.
-Ours: `resid_atlas.fits.fit_sample` warm-started from the layer's pooled fit (the pooled fit's own
+Ours: `resid_atlas.distributions.fits.fit_sample` warm-started from the layer's pooled fit (the pooled fit's own
 time is reported and amortised over the layer's samples, as in the pipeline) and
-`resid_atlas.kde.kde_on_grid`.
+`resid_atlas.stats.kde.kde_on_grid`.
 Times are CPU seconds of this process (time.process_time, one BLAS thread recommended:
 OMP_NUM_THREADS=1), so other users' load on a shared machine does not distort the ratio.
 Prints the speed ratios and the agreement rates: same SSE-best family (over all samples; over
@@ -33,9 +33,9 @@ import scipy.stats as st
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from resid_atlas.commands.distributions import load_layer
-from resid_atlas.families import FAMILY_NAMES, exact_loglik
-from resid_atlas.fits import fit_sample, layer_samples
-from resid_atlas.kde import kde_on_grid
+from resid_atlas.distributions.families import FAMILY_NAMES, exact_loglik
+from resid_atlas.distributions.fits import fit_sample, layer_samples
+from resid_atlas.stats.kde import kde_on_grid
 
 
 def scipy_fit(name: str, x: np.ndarray, hist, centres, start=()) -> tuple[float, float] | None:

@@ -28,15 +28,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from resid_atlas.commands.plateaus import resolve_layers  # noqa: E402
-from resid_atlas.config import load_config  # noqa: E402
-from resid_atlas.corpus import build_corpus  # noqa: E402
-from resid_atlas.models import load_model  # noqa: E402
+from resid_atlas.core.config import load_config  # noqa: E402
+from resid_atlas.corpus.ingest import build_corpus  # noqa: E402
+from resid_atlas.models.loading import load_model  # noqa: E402
+from resid_atlas.models.residual import PrefixCache, ResidualStream  # noqa: E402
 from resid_atlas.plateaus.conditions import parse  # noqa: E402
 from resid_atlas.plateaus.perturb import Vectors  # noqa: E402
 from resid_atlas.plateaus.prompts import prompt_windows  # noqa: E402
 from resid_atlas.plateaus.reference import reference_statistics, site_activations  # noqa: E402
 from resid_atlas.plateaus.sweep import cached_runner, full_runner, measure  # noqa: E402
-from resid_atlas.residual import PrefixCache, ResidualStream  # noqa: E402
 
 CONDITIONS = ["real.random.straight", "cov-random.random.straight", "real.real-other.sphere"]
 

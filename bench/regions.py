@@ -26,14 +26,14 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from resid_atlas.config import load_config  # noqa: E402
-from resid_atlas.corpus import build_corpus  # noqa: E402
-from resid_atlas.models import load_model  # noqa: E402
-from resid_atlas.prompts import stream_windows  # noqa: E402
+from resid_atlas.core.config import load_config  # noqa: E402
+from resid_atlas.corpus.ingest import build_corpus  # noqa: E402
+from resid_atlas.models.loading import load_model  # noqa: E402
+from resid_atlas.models.prompts import stream_windows  # noqa: E402
+from resid_atlas.models.residual import ResidualStream  # noqa: E402
 from resid_atlas.regions.curves import clean_runs, interpolate_pair  # noqa: E402
 from resid_atlas.regions.paths import linear_path  # noqa: E402
 from resid_atlas.regions.slices import slice_through  # noqa: E402
-from resid_atlas.residual import ResidualStream  # noqa: E402
 
 
 def timed(fn, repeats: int = 1):

@@ -16,7 +16,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from resid_atlas.config import validate_config  # noqa: E402
+from resid_atlas.core.config import validate_config  # noqa: E402
 
 TINY_SHAPES = {
     "gpt2": {"n_layer": 3, "n_embd": 32, "n_head": 4, "vocab_size": 259, "n_positions": 128},
@@ -50,7 +50,7 @@ def tiny_entry(architecture: str, seed: int = 0) -> dict:
 @pytest.fixture(params=sorted(TINY_SHAPES))
 def tiny_lm(request):
     """A LoadedModel of each architecture, float32 on the CPU."""
-    from resid_atlas.models import load_model
+    from resid_atlas.models.loading import load_model
 
     torch.set_num_threads(1)
     name = f"tiny-{request.param}"

@@ -84,7 +84,7 @@ def assert_refused(proc, *fragments: str, workdir: Path | None = None, allowed=(
 
 
 def tiny_config() -> dict:
-    from resid_atlas.config import validate_config
+    from resid_atlas.core.config import validate_config
 
     base = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     tiny = yaml.safe_load((ROOT / "config" / "tiny.yaml").read_text())
@@ -92,7 +92,7 @@ def tiny_config() -> dict:
 
 
 def tiny_corpus() -> pl.DataFrame:
-    from resid_atlas.corpus import build_corpus
+    from resid_atlas.corpus.ingest import build_corpus
 
     spec = dict(tiny_config()["datasets"]["tiny"])
     spec["path"] = str(ROOT / spec["path"])
@@ -102,7 +102,7 @@ def tiny_corpus() -> pl.DataFrame:
 def fake_activations(folder: Path, n_layers: int = 3, d: int = 16, seed: int = 0) -> np.ndarray:
     """An activation folder shaped like an extraction's (index.parquet + layer_<L>.npy) over
     the tiny corpus, with seeded Gaussian values; returns the [L, n, d] array written."""
-    from resid_atlas.extract import INDEX_SCHEMA
+    from resid_atlas.activations.extract import INDEX_SCHEMA
 
     corpus = tiny_corpus()
     n = corpus.height

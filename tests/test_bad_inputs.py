@@ -334,8 +334,8 @@ def test_missing_package(workdir):
 @pytest.mark.parametrize("keep", [65_536, 90_000_000], ids=["header cut", "tensors cut"])
 def test_corrupt_gguf(workdir, tmp_path_factory, keep):
     """A truncated copy of the embedded SmolLM2 GGUF in a fake package on PYTHONPATH."""
-    from resid_atlas.model_catalog import gguf_location
-    from resid_atlas.models import load_config_of  # noqa: F401  (the GGUF reader is installed)
+    from resid_atlas.models.catalog import gguf_location
+    from resid_atlas.models.loading import load_config_of  # noqa: F401  (the GGUF reader is installed)
 
     folder, name = gguf_location("smollm2-135m", tiny_config_models()["smollm2-135m"])
     site = tmp_path_factory.mktemp("site")

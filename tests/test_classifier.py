@@ -10,7 +10,6 @@ import polars as pl
 import pytest
 from scipy.stats import gaussian_kde
 
-from resid_atlas.atomic import write_parquet
 from resid_atlas.classifier.density import fit_densities, kde_grid, tail_cutoffs
 from resid_atlas.classifier.metrics import (
     METRICS_SCHEMA,
@@ -21,7 +20,8 @@ from resid_atlas.classifier.metrics import (
 from resid_atlas.classifier.score import layer_scores, layer_scores_loop
 from resid_atlas.classifier.study import run_classifier
 from resid_atlas.classifier.variants import parse_variant
-from resid_atlas.errors import AtlasError
+from resid_atlas.core.atomic import write_parquet
+from resid_atlas.core.errors import AtlasError
 
 RULES = ["all", "tails", "std2", "std3"]
 SETTINGS = {

@@ -94,7 +94,7 @@ def test_profiles_scope_the_gpu_locally_and_pin_no_account():
 
 
 def test_parameter_counts_known_at_planning_time():
-    from resid_atlas.cluster import UNKNOWN_PARAMS_M, params_m
+    from resid_atlas.core.cluster import UNKNOWN_PARAMS_M, params_m
 
     models = {
         "g": {"source": "hf", "id": "openai-community/gpt2-large"},
@@ -119,7 +119,7 @@ def test_parameter_counts_known_at_planning_time():
 
 
 def test_job_sizes_grow_with_the_model_and_the_attempt():
-    from resid_atlas.cluster import model_mem_mb, model_runtime
+    from resid_atlas.core.cluster import model_mem_mb, model_runtime
 
     models = {
         "small": {"source": "hf", "id": "gpt2"},

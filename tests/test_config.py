@@ -6,8 +6,8 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from resid_atlas.config import load_config, validate_config
-from resid_atlas.errors import AtlasError
+from resid_atlas.core.config import load_config, validate_config
+from resid_atlas.core.errors import AtlasError
 
 
 @pytest.fixture

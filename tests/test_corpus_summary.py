@@ -7,17 +7,17 @@ import numpy as np
 import polars as pl
 import pytest
 
-from resid_atlas.byte_tokenizer import byte_tokenizer
-from resid_atlas.corpus import build_corpus
-from resid_atlas.corpus_summary import (
+from resid_atlas.corpus.ingest import build_corpus
+from resid_atlas.corpus.summary import (
     SUMMARY_SCHEMA,
     corpus_findings,
     summary_table,
     token_counts,
     tokenizer_key,
 )
-from resid_atlas.findings import FINDINGS_SCHEMA
-from resid_atlas.validate import VIOLATIONS_SCHEMA, find_violations
+from resid_atlas.corpus.validate import VIOLATIONS_SCHEMA, find_violations
+from resid_atlas.models.tokenizer import byte_tokenizer
+from resid_atlas.stats.findings import FINDINGS_SCHEMA
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "data" / "tiny_corpus.csv"

@@ -8,19 +8,19 @@ import pytest
 import torch
 
 from conftest import ROOT, tiny_entry
-from resid_atlas import devices
-from resid_atlas.config import validate_config
-from resid_atlas.corpus import build_corpus
-from resid_atlas.devices import (
+from resid_atlas.activations.extract import extract
+from resid_atlas.core import devices
+from resid_atlas.core.config import validate_config
+from resid_atlas.core.devices import (
     CPU_BATCH_SIZE,
     auto_batch_size,
     batch_bytes_per_sentence,
     batch_size_for,
     check_dtype,
 )
-from resid_atlas.errors import AtlasError
-from resid_atlas.extract import extract
-from resid_atlas.models import load_model
+from resid_atlas.core.errors import AtlasError
+from resid_atlas.corpus.ingest import build_corpus
+from resid_atlas.models.loading import load_model
 
 GIB = 2**30
 CUDA = torch.device("cuda:0")  # constructing a device needs no GPU; nothing is allocated on it

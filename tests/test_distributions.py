@@ -13,8 +13,8 @@ import torch
 from scipy.optimize import check_grad
 
 from resid_atlas.commands.distributions import load_layer
-from resid_atlas.errors import AtlasError
-from resid_atlas.families import (
+from resid_atlas.core.errors import AtlasError
+from resid_atlas.distributions.families import (
     FAMILY_NAMES,
     FAST_LOGPDF,
     BinnedSample,
@@ -24,9 +24,9 @@ from resid_atlas.families import (
     logpdf,
     vonmises_fit,
 )
-from resid_atlas.fits import FITS_SCHEMA, POOLED, fit_sample, tail_weight
-from resid_atlas.kde import kde_on_grid
-from resid_atlas.modes import MODES_SCHEMA, find_modes
+from resid_atlas.distributions.fits import FITS_SCHEMA, POOLED, fit_sample, tail_weight
+from resid_atlas.distributions.modes import MODES_SCHEMA, find_modes
+from resid_atlas.stats.kde import kde_on_grid
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def real_values() -> np.ndarray:
     """Real residual values: a tiny random-init Llama's centred last-block residuals of 64
     random token windows (6,144 values, heavy-tailed like trained models' early layers)."""
     from conftest import tiny_entry
-    from resid_atlas.models import load_model
+    from resid_atlas.models.loading import load_model
 
     torch.manual_seed(0)
     lm = load_model("tiny-llama", {"tiny-llama": tiny_entry("llama")}, device="cpu")
@@ -296,9 +296,9 @@ def test_tiny_run_distribution_outputs(tiny_run):
 
 def test_summary_findings_on_planted_layers(tmp_path):
     """Two layers, four pairs; Japanese samples carry planted secondary modes."""
-    from resid_atlas.distsummary import summarise
-    from resid_atlas.fits import fit_layer
-    from resid_atlas.modes import modes_layer
+    from resid_atlas.distributions.fits import fit_layer
+    from resid_atlas.distributions.modes import modes_layer
+    from resid_atlas.distributions.summary import summarise
 
     rng = np.random.default_rng(0)
     pairs = [(s, a) for s in ("music", "sport") for a in ("in english", "in japanese")]

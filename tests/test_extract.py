@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from conftest import ROOT
-from resid_atlas.corpus import build_corpus
-from resid_atlas.errors import AtlasError
-from resid_atlas.extract import INDEX_SCHEMA, batches, extract
-from resid_atlas.pooling import prompt_text
-from resid_atlas.residual import find_blocks
+from resid_atlas.activations.extract import INDEX_SCHEMA, batches, extract
+from resid_atlas.core.errors import AtlasError
+from resid_atlas.corpus.ingest import build_corpus
+from resid_atlas.models.pooling import prompt_text
+from resid_atlas.models.residual import find_blocks
 
 SETTINGS = {
     "protocol": "seed",

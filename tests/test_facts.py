@@ -13,7 +13,7 @@ import torch
 from scipy import stats
 
 from conftest import ROOT
-from resid_atlas.errors import AtlasError
+from resid_atlas.core.errors import AtlasError
 from resid_atlas.facts.outputs import FIGURES, TABLES, check_facts_config
 from resid_atlas.facts.passes import activation_pass, loss_gradients
 from resid_atlas.facts.spectra import covariance_eigenvalues, power_law, singular_values
@@ -21,8 +21,8 @@ from resid_atlas.facts.stats import describe, fit_families, moments_from_sums, t
 from resid_atlas.facts.streaming import LayerStream, StreamSettings, position_buckets
 from resid_atlas.facts.tables import activation_tables, growth, jaccard
 from resid_atlas.facts.verdicts import compare, reading
-from resid_atlas.findings import FINDINGS_SCHEMA, finding
-from resid_atlas.matrices import pieces
+from resid_atlas.models.matrices import pieces
+from resid_atlas.stats.findings import FINDINGS_SCHEMA, finding
 
 SETTINGS = {
     "skip_first": True,

@@ -3,7 +3,7 @@ import math
 import polars as pl
 import pytest
 
-from resid_atlas.findings import FINDINGS_SCHEMA, finding, findings_frame, write_findings
+from resid_atlas.stats.findings import FINDINGS_SCHEMA, finding, findings_frame, write_findings
 
 
 def test_findings_rows_and_schema(tmp_path):

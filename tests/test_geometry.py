@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 from sklearn.metrics.pairwise import cosine_similarity
 
-from resid_atlas.errors import AtlasError
+from resid_atlas.core.errors import AtlasError
 from resid_atlas.geometry.attraction import attraction_loop, attraction_scores
 from resid_atlas.geometry.cells import cell_grid
 from resid_atlas.geometry.grouping import within_between
@@ -432,8 +432,8 @@ def test_mode_catalog_with_missing_columns_is_a_clear_error(tmp_path):
 def test_tiny_run_geometry_outputs(tiny_run):
     from PIL import Image
 
-    from resid_atlas.findings import FINDINGS_SCHEMA, VERDICTS
     from resid_atlas.geometry.summary import PULLS_SCHEMA, SUMMARY_SCHEMA, TREND_SCHEMA
+    from resid_atlas.stats.findings import FINDINGS_SCHEMA, VERDICTS
 
     base = tiny_run / "results/tiny/tiny-llama/geometry"
     variants = ["raw", "centred", "pca"]  # config/tiny.yaml

@@ -5,9 +5,9 @@ import torch
 import transformers
 
 from conftest import tiny_entry
-from resid_atlas.errors import AtlasError
-from resid_atlas.model_catalog import KNOWN_LAYERS, n_layers
-from resid_atlas.models import load_model
+from resid_atlas.core.errors import AtlasError
+from resid_atlas.models.catalog import KNOWN_LAYERS, n_layers
+from resid_atlas.models.loading import load_model
 
 
 def test_random_init_is_seeded():

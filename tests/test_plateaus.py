@@ -8,10 +8,10 @@ import polars as pl
 import pytest
 import torch
 
-from resid_atlas.byte_tokenizer import byte_tokenizer
 from resid_atlas.commands.plateaus import resolve_layers
-from resid_atlas.errors import AtlasError
-from resid_atlas.findings import FINDINGS_SCHEMA, VERDICTS
+from resid_atlas.core.errors import AtlasError
+from resid_atlas.models.residual import PrefixCache, ResidualStream
+from resid_atlas.models.tokenizer import byte_tokenizer
 from resid_atlas.plateaus.claims import model_claims, twin_claims, verdict
 from resid_atlas.plateaus.conditions import parse
 from resid_atlas.plateaus.crossings import (
@@ -38,7 +38,7 @@ from resid_atlas.plateaus.sweep import (
     measure,
     run_conditions,
 )
-from resid_atlas.residual import PrefixCache, ResidualStream
+from resid_atlas.stats.findings import FINDINGS_SCHEMA, VERDICTS
 
 
 def test_straight_path_scales_to_the_base_norm():
@@ -161,7 +161,7 @@ def test_cached_sweep_equals_full_reruns(tiny_lm):
 
 def test_run_conditions_shares_random_targets_across_conditions():
     from conftest import tiny_entry
-    from resid_atlas.models import load_model
+    from resid_atlas.models.loading import load_model
 
     lm = load_model("t", {"t": tiny_entry("llama")}, device="cpu")
     stream = ResidualStream(lm.model)

@@ -1,6 +1,6 @@
 import torch
 
-from resid_atlas.pooling import centre, pool, prompt_text
+from resid_atlas.models.pooling import centre, pool, prompt_text
 
 
 def test_seed_protocol_drops_the_last_word_only_where_there_are_spaces():

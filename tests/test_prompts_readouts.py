@@ -3,10 +3,15 @@ import polars as pl
 import pytest
 import torch
 
-from resid_atlas.byte_tokenizer import byte_tokenizer
-from resid_atlas.errors import AtlasError
-from resid_atlas.prompts import WINDOW_SCHEMA, sentence_windows, stream_windows, text_file_lines
-from resid_atlas.readouts import cosine, kl_from_base, l2_distance
+from resid_atlas.core.errors import AtlasError
+from resid_atlas.models.prompts import (
+    WINDOW_SCHEMA,
+    sentence_windows,
+    stream_windows,
+    text_file_lines,
+)
+from resid_atlas.models.readouts import cosine, kl_from_base, l2_distance
+from resid_atlas.models.tokenizer import byte_tokenizer
 
 
 def test_stream_windows_are_consecutive_cuts_of_the_text():

@@ -12,9 +12,17 @@ import pytest
 import yaml
 
 from conftest import ROOT, snakemake
-from resid_atlas.corpus import build_corpus
-from resid_atlas.errors import AtlasError
-from resid_atlas.reference import BASE_URL, COMMIT, SENTENCES, SHA256, SPLIT, dataset_files, fetch
+from resid_atlas.core.errors import AtlasError
+from resid_atlas.corpus.download import (
+    BASE_URL,
+    COMMIT,
+    SENTENCES,
+    SHA256,
+    SPLIT,
+    dataset_files,
+    fetch,
+)
+from resid_atlas.corpus.ingest import build_corpus
 
 REFERENCE = ROOT.parent / "shared" / "data" / "levinson-2024"
 needs_reference = pytest.mark.skipif(

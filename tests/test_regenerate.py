@@ -13,10 +13,10 @@ import pytest
 import yaml
 
 from conftest import snakemake
-from resid_atlas.corpus import build_corpus
-from resid_atlas.errors import AtlasError
-from resid_atlas.regenerate import parse_sentences, regenerate
-from resid_atlas.validate import find_violations
+from resid_atlas.core.errors import AtlasError
+from resid_atlas.corpus.ingest import build_corpus
+from resid_atlas.corpus.regenerate import parse_sentences, regenerate
+from resid_atlas.corpus.validate import find_violations
 
 FAKE_KEY = "sk-ant-test-not-a-real-key"
 MAX_REQUESTS = 60  # the server refuses to answer more: a runaway client fails the test

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from resid_atlas.commands.regions import check_settings
-from resid_atlas.errors import AtlasError
+from resid_atlas.core.errors import AtlasError
+from resid_atlas.models.residual import ResidualStream
 from resid_atlas.regions.curves import clean_runs, curve_tables, interpolate_pair, resolve_layers
 from resid_atlas.regions.pairs import build_pairs, relation
 from resid_atlas.regions.paths import arc_path, linear_path, normalise, sharpness
@@ -19,7 +20,6 @@ from resid_atlas.regions.summary import (
     semantic_table,
     summarise,
 )
-from resid_atlas.residual import ResidualStream
 
 SETTINGS = {
     "pairings": ["stream", "meaning"],
@@ -145,8 +145,8 @@ def test_curve_tables_mark_degenerate_pairs():
 
 
 def test_pairs_stream_and_meaning(tiny_config):
-    from resid_atlas.byte_tokenizer import byte_tokenizer
-    from resid_atlas.corpus import build_corpus
+    from resid_atlas.corpus.ingest import build_corpus
+    from resid_atlas.models.tokenizer import byte_tokenizer
 
     corpus = build_corpus(tiny_config["datasets"]["tiny"], "tiny")
     tok = byte_tokenizer()
@@ -346,7 +346,7 @@ def test_tiny_run_regions_outputs(tiny_run):
 def test_meaning_pairs_keep_only_the_windows_they_use():
     import polars as pl
 
-    from resid_atlas.byte_tokenizer import byte_tokenizer
+    from resid_atlas.models.tokenizer import byte_tokenizer
     from resid_atlas.regions.pairs import meaning_pairs
 
     corpus = pl.DataFrame(

@@ -8,10 +8,10 @@ import polars as pl
 import pytest
 
 from conftest import ROOT
-from resid_atlas.findings import finding, findings_frame
 from resid_atlas.report.atlas import build_atlas, sql_files
 from resid_atlas.report.findings_page import render
 from resid_atlas.report.tables import run_table
+from resid_atlas.stats.findings import finding, findings_frame
 
 VIEWS = sql_files(ROOT / "workflow" / "sql" / "views")
 TABLES = sql_files(ROOT / "workflow" / "sql" / "report")

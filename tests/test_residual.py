@@ -2,7 +2,7 @@
 
 import torch
 
-from resid_atlas.residual import PrefixCache, ResidualStream, hook_name
+from resid_atlas.models.residual import PrefixCache, ResidualStream, hook_name
 
 
 def prompt(lm, length=9, batch=2):

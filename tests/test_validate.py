@@ -6,9 +6,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from resid_atlas.corpus import build_corpus, read_reference_json, read_sentence_csv
-from resid_atlas.errors import AtlasError
-from resid_atlas.validate import (
+from resid_atlas.core.errors import AtlasError
+from resid_atlas.corpus.ingest import build_corpus, read_reference_json, read_sentence_csv
+from resid_atlas.corpus.validate import (
     ATTRIBUTE_RULES,
     VIOLATIONS_SCHEMA,
     check_text,

@@ -15,7 +15,7 @@ import pkgutil
 import sys
 
 from resid_atlas import commands
-from resid_atlas.errors import AtlasError
+from resid_atlas.core.errors import AtlasError
 
 
 def json_arg(text: str):

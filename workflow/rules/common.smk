@@ -17,9 +17,9 @@ shell.prefix(
     + "${{PYTHONPATH:+:$PYTHONPATH}}; "
 )
 
-from resid_atlas.config import validate_config
-from resid_atlas.errors import AtlasError
-from resid_atlas.model_catalog import n_layers
+from resid_atlas.core.config import validate_config
+from resid_atlas.core.errors import AtlasError
+from resid_atlas.models.catalog import n_layers
 from resid_atlas.facts.outputs import FIGURES as FACTS_FIGURES
 from resid_atlas.facts.outputs import TABLES as FACTS_TABLES
 
@@ -189,7 +189,7 @@ def unclaimed_paths():
 
 def dataset_inputs(wildcards):
     """The files a dataset reads; a levinson-2024 entry without path: reads the download."""
-    from resid_atlas.reference import dataset_files
+    from resid_atlas.corpus.download import dataset_files
 
     if wildcards.dataset not in config["datasets"]:
         stop(
@@ -549,7 +549,7 @@ def sql_digest():
 
 
 # --- cluster resources (issue 11): job sizes at planning time, a GPU for model jobs -----------
-from resid_atlas.cluster import model_mem_mb, model_runtime
+from resid_atlas.core.cluster import model_mem_mb, model_runtime
 
 
 def model_gpu(device):

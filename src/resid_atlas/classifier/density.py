@@ -8,14 +8,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from resid_atlas.errors import AtlasError
-from resid_atlas.kde import kde_on_grid
+from resid_atlas.core.errors import AtlasError
+from resid_atlas.stats.kde import kde_on_grid
 
 
 def kde_grid(values: np.ndarray, lo: float, hi: float, n_grid: int) -> np.ndarray:
     """Scott-bandwidth Gaussian KDE of `values` on np.linspace(lo, hi, n_grid).
 
-    The one place the KDE is chosen: resid_atlas.kde's binned FFT KDE, proven against
+    The one place the KDE is chosen: resid_atlas.stats.kde's binned FFT KDE, proven against
     scipy.stats.gaussian_kde in tests/test_kde.py (and for this use in tests/test_classifier.py);
     `scipy.stats.gaussian_kde(values)(np.linspace(lo, hi, n_grid))` is the one-line swap back."""
     return kde_on_grid(values, (lo, hi, n_grid))[1]

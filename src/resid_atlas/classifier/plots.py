@@ -7,7 +7,7 @@ import numpy as np
 import polars as pl
 
 from resid_atlas.classifier.metrics import classes, confusion
-from resid_atlas.plotting import plt, save_figure
+from resid_atlas.core.plotting import plt, save_figure
 
 
 def plot_confusion(pred: pl.DataFrame, pairs: list[str], title: str, path) -> None:

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from resid_atlas.atomic import write_json, write_parquet
 from resid_atlas.classifier import logreg
 from resid_atlas.classifier.density import DensityModels, fit_densities
 from resid_atlas.classifier.metrics import (
@@ -25,7 +24,8 @@ from resid_atlas.classifier.metrics import (
 from resid_atlas.classifier.plots import plot_confusion, plot_f1, plot_layer_sweep
 from resid_atlas.classifier.score import layer_scores
 from resid_atlas.classifier.variants import Variant, parse_variant
-from resid_atlas.errors import AtlasError
+from resid_atlas.core.atomic import write_json, write_parquet
+from resid_atlas.core.errors import AtlasError
 
 log = logging.getLogger(__name__)
 

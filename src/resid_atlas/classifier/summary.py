@@ -9,8 +9,8 @@ from pathlib import Path
 
 import polars as pl
 
-from resid_atlas.errors import AtlasError
-from resid_atlas.findings import finding
+from resid_atlas.core.errors import AtlasError
+from resid_atlas.stats.findings import finding
 
 STUDY = "001 activation-magnitudes"
 SUMMARY_SCHEMA = {

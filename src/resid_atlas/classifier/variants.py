@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from resid_atlas.errors import AtlasError
+from resid_atlas.core.errors import AtlasError
 
 VARIANT = re.compile(
     r"^(?P<rule>all|tails|std\d+(?:\.\d+)?)(?:_L(?P<a>\d+)(?:-(?P<b>\d+))?)?(?:_(?P<ex>zero))?$"

@@ -22,9 +22,9 @@ def register(sub) -> None:
 def run_extract(args) -> None:
     # torch-importing modules load here, not at registration: every command of the CLI
     # registers its parser, and the jobs that run no model should not pay for torch.
-    from resid_atlas.devices import set_threads
-    from resid_atlas.extract import extract
-    from resid_atlas.models import load_model
+    from resid_atlas.activations.extract import extract
+    from resid_atlas.core.devices import set_threads
+    from resid_atlas.models.loading import load_model
 
     set_threads(args.threads)
     lm = load_model(args.model, args.models, args.settings["device"], args.settings["dtype"])

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import polars as pl
 
-from resid_atlas.atomic import write_parquet
 from resid_atlas.cli import json_arg
-from resid_atlas.errors import AtlasError
-from resid_atlas.findings import write_findings
+from resid_atlas.core.atomic import write_parquet
+from resid_atlas.core.errors import AtlasError
+from resid_atlas.stats.findings import write_findings
 
 
 def register(sub) -> None:
@@ -52,7 +52,7 @@ def check_settings(settings: dict) -> None:
 
 def run_classify(args) -> None:
     from resid_atlas.classifier.study import run_classifier
-    from resid_atlas.devices import set_threads  # torch: only in the jobs that use it
+    from resid_atlas.core.devices import set_threads  # torch: only in the jobs that use it
 
     check_settings(args.settings)
     set_threads(args.threads)

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import polars as pl
 
-from resid_atlas.atomic import write_parquet
 from resid_atlas.cli import json_arg
-from resid_atlas.corpus import build_corpus, read_dataset
-from resid_atlas.errors import AtlasError
-from resid_atlas.reference import SHA256, SOURCE, dataset_files, fetch, sha256_of
-from resid_atlas.validate import VIOLATIONS_SCHEMA, find_violations, summarise
+from resid_atlas.core.atomic import write_parquet
+from resid_atlas.core.errors import AtlasError
+from resid_atlas.corpus.download import SHA256, SOURCE, dataset_files, fetch, sha256_of
+from resid_atlas.corpus.ingest import build_corpus, read_dataset
+from resid_atlas.corpus.validate import VIOLATIONS_SCHEMA, find_violations, summarise
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def run_ingest(args) -> None:
 
 
 def run_summary(args) -> None:
-    from resid_atlas.corpus_summary import summarise_corpus
+    from resid_atlas.corpus.summary import summarise_corpus
 
     summarise_corpus(
         corpus=pl.read_parquet(args.corpus),

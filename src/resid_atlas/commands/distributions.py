@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from resid_atlas.atomic import write_parquet
 from resid_atlas.cli import json_arg
-from resid_atlas.errors import AtlasError
+from resid_atlas.core.atomic import write_parquet
+from resid_atlas.core.errors import AtlasError
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def load_layer(shard_path: str, index_path: str) -> tuple[np.ndarray, pl.DataFra
 
 
 def run_fits(args) -> None:
-    from resid_atlas.fits import fit_layer
+    from resid_atlas.distributions.fits import fit_layer
 
     shard, index = load_layer(args.shard, args.index)
     start = time.perf_counter()
@@ -86,7 +86,7 @@ def run_fits(args) -> None:
 
 
 def run_modes(args) -> None:
-    from resid_atlas.modes import modes_layer
+    from resid_atlas.distributions.modes import modes_layer
 
     shard, index = load_layer(args.shard, args.index)
     start = time.perf_counter()
@@ -96,7 +96,7 @@ def run_modes(args) -> None:
 
 
 def run_summary(args) -> None:
-    from resid_atlas.distsummary import summarise
+    from resid_atlas.distributions.summary import summarise
 
     summarise(
         args.fits,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import polars as pl
 
-from resid_atlas.atomic import write_parquet
 from resid_atlas.cli import json_arg
-from resid_atlas.errors import AtlasError
+from resid_atlas.core.atomic import write_parquet
+from resid_atlas.core.errors import AtlasError
 
 
 def register(sub) -> None:
@@ -31,9 +31,9 @@ def register(sub) -> None:
 
 
 def run_facts_command(args) -> None:
-    from resid_atlas.devices import set_threads
+    from resid_atlas.core.devices import set_threads
     from resid_atlas.facts.run import run_facts
-    from resid_atlas.models import load_model
+    from resid_atlas.models.loading import load_model
 
     set_threads(args.threads)
     corpus = _read(args.corpus)

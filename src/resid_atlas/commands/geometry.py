@@ -9,9 +9,9 @@ from pathlib import Path
 import polars as pl
 from threadpoolctl import threadpool_limits
 
-from resid_atlas.atomic import write_parquet
 from resid_atlas.cli import json_arg
-from resid_atlas.findings import write_findings
+from resid_atlas.core.atomic import write_parquet
+from resid_atlas.stats.findings import write_findings
 
 log = logging.getLogger(__name__)
 

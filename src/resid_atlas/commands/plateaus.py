@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from resid_atlas.atomic import atomic_path, write_json, write_parquet
 from resid_atlas.cli import json_arg
-from resid_atlas.errors import AtlasError
+from resid_atlas.core.atomic import atomic_path, write_json, write_parquet
+from resid_atlas.core.errors import AtlasError
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +63,14 @@ def resolve_layers(settings: dict, n_layers: int, model: str) -> tuple[int, int]
 
 
 def run_sweep(args) -> None:
-    from resid_atlas.devices import set_threads
-    from resid_atlas.models import load_model
+    from resid_atlas.core.devices import set_threads
+    from resid_atlas.models.loading import load_model
+    from resid_atlas.models.residual import ResidualStream, hook_name
     from resid_atlas.plateaus.conditions import parse
     from resid_atlas.plateaus.perturb import Vectors
     from resid_atlas.plateaus.prompts import prompt_windows, prompts_frame, source_texts
     from resid_atlas.plateaus.reference import reference_statistics, site_activations
     from resid_atlas.plateaus.sweep import run_conditions, run_triangles
-    from resid_atlas.residual import ResidualStream, hook_name
 
     s = args.settings
     conditions = [parse(name) for name in s["conditions"]]
@@ -133,8 +133,8 @@ def run_summary(args) -> None:
 
 
 def run_findings(args) -> None:
-    from resid_atlas.findings import write_findings
     from resid_atlas.plateaus.claims import model_claims, twin_claims
+    from resid_atlas.stats.findings import write_findings
 
     s = args.settings
     frames, triangles, figs = {}, {}, {}

@@ -14,6 +14,6 @@ def register(sub) -> None:
 
 
 def run_regenerate(args) -> None:
-    from resid_atlas.regenerate import regenerate
+    from resid_atlas.corpus.regenerate import regenerate
 
     regenerate(args.settings, args.validation, args.out)

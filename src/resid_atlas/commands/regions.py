@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import polars as pl
 
-from resid_atlas.atomic import write_parquet
 from resid_atlas.cli import json_arg
-from resid_atlas.errors import AtlasError
-from resid_atlas.findings import write_findings
+from resid_atlas.core.atomic import write_parquet
+from resid_atlas.core.errors import AtlasError
+from resid_atlas.stats.findings import write_findings
 
 
 def register(sub) -> None:
@@ -48,8 +48,8 @@ def check_settings(settings: dict) -> None:
 
 
 def run_regions_command(args) -> None:
-    from resid_atlas.devices import set_threads  # torch: only in the jobs that use it
-    from resid_atlas.models import load_model
+    from resid_atlas.core.devices import set_threads  # torch: only in the jobs that use it
+    from resid_atlas.models.loading import load_model
     from resid_atlas.regions.study import run_regions
 
     check_settings(args.settings)

@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from resid_atlas.plotting import plt, save_figure
+from resid_atlas.core.plotting import plt, save_figure
 
 ROLE_COLOURS = {
     "attn_q": "tab:blue",

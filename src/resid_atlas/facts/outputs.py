@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from resid_atlas.errors import AtlasError
+from resid_atlas.core.errors import AtlasError
 
 TABLES = (
     "activations",

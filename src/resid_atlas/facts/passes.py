@@ -11,11 +11,11 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from resid_atlas.errors import AtlasError
-from resid_atlas.extract import batches
+from resid_atlas.activations.extract import batches
+from resid_atlas.core.errors import AtlasError
 from resid_atlas.facts.streaming import LayerStream, StreamSettings, position_buckets
-from resid_atlas.models import LoadedModel
-from resid_atlas.residual import ResidualStream, find_blocks, hook_name
+from resid_atlas.models.loading import LoadedModel
+from resid_atlas.models.residual import ResidualStream, find_blocks, hook_name
 
 log = logging.getLogger(__name__)
 EMBED_LAYER = -1  # the residual stream before block 0: token (+ position) embeddings

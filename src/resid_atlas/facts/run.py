@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from resid_atlas.atomic import write_parquet
+from resid_atlas.core.atomic import write_parquet
 from resid_atlas.facts import figures as figs
 from resid_atlas.facts.outputs import FIGURES
 from resid_atlas.facts.passes import activation_pass, loss_gradients, sample_corpus, tokenize
@@ -26,9 +26,9 @@ from resid_atlas.facts.tables import (
     norm_tables,
 )
 from resid_atlas.facts.verdicts import findings
-from resid_atlas.findings import findings_frame
-from resid_atlas.matrices import pieces
-from resid_atlas.models import LoadedModel
+from resid_atlas.models.loading import LoadedModel
+from resid_atlas.models.matrices import pieces
+from resid_atlas.stats.findings import findings_frame
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from resid_atlas.facts.spectra import (
 )
 from resid_atlas.facts.stats import describe, fit_families, histogram_z, robust_ks, tail_fit
 from resid_atlas.facts.streaming import bucket_label
-from resid_atlas.matrices import Piece
+from resid_atlas.models.matrices import Piece
 
 ACTIVATION_SCHEMA = {
     "model": pl.String,

@@ -13,7 +13,7 @@ import math
 import numpy as np
 import polars as pl
 
-from resid_atlas.findings import FINDINGS_SCHEMA, finding
+from resid_atlas.stats.findings import FINDINGS_SCHEMA, finding
 
 STUDY = "002 basic-facts"
 CLAIMS = {

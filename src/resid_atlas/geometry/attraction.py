@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from resid_atlas.errors import AtlasError
+from resid_atlas.core.errors import AtlasError
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from resid_atlas.errors import AtlasError
+from resid_atlas.core.errors import AtlasError
 
 ROW_CHOICES = ("all", "train", "test")
 

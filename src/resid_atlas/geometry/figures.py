@@ -13,9 +13,9 @@ import numpy as np
 import polars as pl
 from PIL import Image
 
-from resid_atlas.atomic import atomic_path
+from resid_atlas.core.atomic import atomic_path
+from resid_atlas.core.plotting import plt, save_figure
 from resid_atlas.geometry.reference import reference_depth
-from resid_atlas.plotting import plt, save_figure
 
 CMAP = "RdBu_r"  # red: the subject attracts more, blue: the attribute does
 

@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 from sklearn.decomposition import PCA
 
-from resid_atlas.errors import AtlasError
+from resid_atlas.core.errors import AtlasError
 from resid_atlas.geometry.attraction import attraction_scores
 from resid_atlas.geometry.cells import CellGrid, cell_grid
 from resid_atlas.geometry.grouping import silhouette, within_between

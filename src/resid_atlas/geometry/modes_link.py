@@ -1,6 +1,6 @@
 """The link to distributions: per layer, correlation across subject:attribute pairs between the
 characteristics of each pair's minor-mode catalog (the distribution atlas's
-modes/layer_<L>.parquet, schema resid_atlas.modes.MODES_SCHEMA) and its attraction score.
+modes/layer_<L>.parquet, schema resid_atlas.distributions.modes.MODES_SCHEMA) and its attraction score.
 
 Per (layer, pair), from the rows with status "ok" (the pooled sample is left out):
     n_modes, n_left, n_right, n_minor (= n_left + n_right)
@@ -20,10 +20,10 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from resid_atlas.errors import AtlasError
-from resid_atlas.findings import finding
+from resid_atlas.core.errors import AtlasError
 from resid_atlas.geometry.reference import STUDY
 from resid_atlas.geometry.summary import headline_variant
+from resid_atlas.stats.findings import finding
 
 POOLED = "(pooled)"  # the distribution atlas's pair key of the all-pairs sample
 MODE_COLUMNS = (
@@ -74,7 +74,7 @@ def read_modes(paths: list[str]) -> pl.DataFrame:
         if missing:
             raise AtlasError(
                 f"{path}: mode catalog lacks column(s) {missing}; it does not follow "
-                "resid_atlas.modes.MODES_SCHEMA: re-run the modes stage."
+                "resid_atlas.distributions.modes.MODES_SCHEMA: re-run the modes stage."
             )
         frames.append(df.select(MODE_COLUMNS))
     return pl.concat(frames)

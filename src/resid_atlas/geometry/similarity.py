@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
-from resid_atlas.errors import AtlasError
+from resid_atlas.core.errors import AtlasError
 
 METHODS = ("pairwise", "centroid")
 

@@ -15,14 +15,14 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from resid_atlas.errors import AtlasError
-from resid_atlas.findings import finding
+from resid_atlas.core.errors import AtlasError
 from resid_atlas.geometry.reference import (
     GPT2_SMALL_PCA_MEAN_ABS,
     STUDY,
     STUDY_NAMED_ATTRIBUTES,
     STUDY_PERSISTENT_ATTRIBUTE,
 )
+from resid_atlas.stats.findings import finding
 
 SUMMARY_SCHEMA = {
     "dataset": pl.String,

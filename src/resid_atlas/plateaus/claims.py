@@ -1,4 +1,4 @@
-"""The study's claims as a findings table (resid_atlas.findings): one row per (claim, model), each
+"""The study's claims as a findings table (resid_atlas.stats.findings): one row per (claim, model), each
 a difference of medians with a percentile-bootstrap 95% interval. A claim holds when the interval
 lies on the claimed side of zero, does not hold when it lies on the other side, and is
 inconclusive when it contains zero; a claim whose conditions were not run says so."""
@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from resid_atlas.findings import finding
 from resid_atlas.plateaus.crossings import UNITS, censored_sizes, difference_ci
+from resid_atlas.stats.findings import finding
 
 STUDY = "003 activation-plateaus"
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from resid_atlas.errors import AtlasError
+from resid_atlas.core.errors import AtlasError
 
 BASES = ("real", "cov-random", "isotropic")
 DIRECTIONS = ("random", "real-other", "isotropic", "cov-random-mixture")

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from resid_atlas.core.plotting import plt, save_figure
 from resid_atlas.plateaus.crossings import censored_sizes
-from resid_atlas.plotting import plt, save_figure
 
 # The two experiments of the study: vary the base (random direction), vary the direction (real
 # base).

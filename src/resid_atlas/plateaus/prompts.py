@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from resid_atlas.errors import AtlasError
-from resid_atlas.prompts import stream_windows, text_file_lines
+from resid_atlas.core.errors import AtlasError
+from resid_atlas.models.prompts import stream_windows, text_file_lines
 
 PROMPTS_SCHEMA = {
     "model": pl.String,

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from resid_atlas.errors import AtlasError
-from resid_atlas.residual import ResidualStream, hook_name
+from resid_atlas.core.errors import AtlasError
+from resid_atlas.models.residual import ResidualStream, hook_name
 
 log = logging.getLogger(__name__)
 

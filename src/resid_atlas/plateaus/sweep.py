@@ -13,11 +13,11 @@ import polars as pl
 import torch
 from tqdm import tqdm
 
-from resid_atlas.errors import AtlasError
+from resid_atlas.core.errors import AtlasError
+from resid_atlas.models.readouts import cosine, kl_from_base, l2_distance
+from resid_atlas.models.residual import Patched, PrefixCache, ResidualStream
 from resid_atlas.plateaus.conditions import Condition
 from resid_atlas.plateaus.perturb import Vectors, barycentric_grid, path
-from resid_atlas.readouts import cosine, kl_from_base, l2_distance
-from resid_atlas.residual import Patched, PrefixCache, ResidualStream
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ import polars as pl
 import torch
 from tqdm import tqdm
 
-from resid_atlas.errors import AtlasError
-from resid_atlas.readouts import kl_from_base, l2_distance
+from resid_atlas.core.errors import AtlasError
+from resid_atlas.models.readouts import kl_from_base, l2_distance
+from resid_atlas.models.residual import PrefixCache, ResidualStream
 from resid_atlas.regions.paths import alphas, is_monotone, normalise, path, sharpness
-from resid_atlas.residual import PrefixCache, ResidualStream
 
 log = logging.getLogger(__name__)
 

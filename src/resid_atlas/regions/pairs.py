@@ -14,8 +14,8 @@ import logging
 import numpy as np
 import polars as pl
 
-from resid_atlas.errors import AtlasError
-from resid_atlas.prompts import sentence_windows, stream_windows
+from resid_atlas.core.errors import AtlasError
+from resid_atlas.models.prompts import sentence_windows, stream_windows
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import polars as pl
 
-from resid_atlas.plotting import save_figure
+from resid_atlas.core.plotting import save_figure
 
 ANCHOR_COLOURS = ("red", "lime", "blue")
 

@@ -14,8 +14,8 @@ import numpy as np
 import polars as pl
 import torch
 
-from resid_atlas.readouts import l2_distance
-from resid_atlas.residual import PrefixCache, ResidualStream
+from resid_atlas.models.readouts import l2_distance
+from resid_atlas.models.residual import PrefixCache, ResidualStream
 
 SLICE_SCHEMA = {
     "model": pl.String,

@@ -11,14 +11,14 @@ import numpy as np
 import polars as pl
 import torch
 
-from resid_atlas.atomic import write_json, write_parquet
-from resid_atlas.errors import AtlasError
-from resid_atlas.models import LoadedModel
+from resid_atlas.core.atomic import write_json, write_parquet
+from resid_atlas.core.errors import AtlasError
+from resid_atlas.models.loading import LoadedModel
+from resid_atlas.models.residual import ResidualStream, hook_name
 from resid_atlas.regions.curves import clean_runs, pair_curves, resolve_layers
 from resid_atlas.regions.pairs import build_pairs
 from resid_atlas.regions.plots import plot_curves, plot_slices
 from resid_atlas.regions.slices import SLICE_SCHEMA, slice_frame, slice_through
-from resid_atlas.residual import ResidualStream, hook_name
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from resid_atlas.errors import AtlasError
-from resid_atlas.findings import finding
+from resid_atlas.core.errors import AtlasError
+from resid_atlas.stats.findings import finding
 
 STUDY = "004 stable-regions"
 SUMMARY_SCHEMA = {

@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from resid_atlas.atomic import atomic_path
+from resid_atlas.core.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import polars as pl
 
-from resid_atlas.plotting import save_figure
+from resid_atlas.core.plotting import save_figure
 
 
 def _empty(ax, what: str) -> None:

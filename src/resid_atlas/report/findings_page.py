@@ -10,7 +10,7 @@ from pathlib import Path
 
 import polars as pl
 
-from resid_atlas.atomic import atomic_path
+from resid_atlas.core.atomic import atomic_path
 
 COLOURS = {
     "holds": "#d7f0d2",

@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from resid_atlas.atomic import atomic_path, write_parquet
+from resid_atlas.core.atomic import atomic_path, write_parquet
 
 
 def run_table(con: duckdb.DuckDBPyConnection, query: str, absent: set[str]) -> pl.DataFrame:

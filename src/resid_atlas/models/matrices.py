@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
-from resid_atlas.residual import find_blocks
+from resid_atlas.models.residual import find_blocks
 
 ROLES = (
     "embedding",

@@ -12,12 +12,12 @@ import numpy as np
 import polars as pl
 from scipy.stats import mannwhitneyu, spearmanr
 
-from resid_atlas.atomic import write_parquet
-from resid_atlas.errors import AtlasError
-from resid_atlas.families import pdf
-from resid_atlas.findings import finding, write_findings
-from resid_atlas.fits import POOLED
-from resid_atlas.plotting import save_figure
+from resid_atlas.core.atomic import write_parquet
+from resid_atlas.core.errors import AtlasError
+from resid_atlas.core.plotting import save_figure
+from resid_atlas.distributions.families import pdf
+from resid_atlas.distributions.fits import POOLED
+from resid_atlas.stats.findings import finding, write_findings
 
 STUDY = "000 beyond-gaussian"
 LOGISTIC = ("logistic", "genlogistic", "hypsecant")
@@ -429,7 +429,7 @@ def summarise(
         )
     if acts_dir is not None:
         from resid_atlas.commands.distributions import load_layer
-        from resid_atlas.fits import layer_samples
+        from resid_atlas.distributions.fits import layer_samples
 
         shard, index = load_layer(acts_dir / f"layer_{layer}.npy", acts_dir / "index.parquet")
         values = next(v for p, _, _, v in layer_samples(shard, index) if p == pair)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 
-from resid_atlas.model_catalog import entry
+from resid_atlas.models.catalog import entry
 
 # Millions of parameters of the studies' hub models (their model cards) and the embedded default.
 KNOWN_PARAMS_M = {

@@ -8,9 +8,9 @@ import logging
 import numpy as np
 import polars as pl
 
-from resid_atlas.atomic import write_parquet
-from resid_atlas.findings import finding, write_findings
-from resid_atlas.validate import summarise
+from resid_atlas.core.atomic import write_parquet
+from resid_atlas.corpus.validate import summarise
+from resid_atlas.stats.findings import finding, write_findings
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def summary_table(
 def summary_figure(summary: pl.DataFrame, dataset: str, path) -> None:
     import matplotlib.pyplot as plt
 
-    from resid_atlas.plotting import save_figure
+    from resid_atlas.core.plotting import save_figure
 
     models = summary["model"].unique(maintain_order=True).to_list()
     one = summary.filter(pl.col("model") == models[0])
@@ -157,7 +157,7 @@ def summarise_corpus(
     figure,
     findings,
 ) -> pl.DataFrame:
-    from resid_atlas.models import load_tokenizer
+    from resid_atlas.models.loading import load_tokenizer
 
     texts = corpus["text"].to_list()
     lengths: dict[str, np.ndarray] = {}

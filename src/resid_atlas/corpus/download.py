@@ -14,8 +14,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from resid_atlas.atomic import atomic_path
-from resid_atlas.errors import AtlasError
+from resid_atlas.core.atomic import atomic_path
+from resid_atlas.core.errors import AtlasError
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from resid_atlas.errors import AtlasError
+from resid_atlas.core.errors import AtlasError
 
 WINDOW_SCHEMA = {
     "window": pl.Int32,

@@ -6,7 +6,7 @@ import logging
 
 import torch
 
-from resid_atlas.errors import AtlasError
+from resid_atlas.core.errors import AtlasError
 
 log = logging.getLogger(__name__)
 

@@ -27,9 +27,9 @@ from pathlib import Path
 
 import polars as pl
 
-from resid_atlas.atomic import atomic_path
-from resid_atlas.errors import AtlasError
-from resid_atlas.validate import (
+from resid_atlas.core.atomic import atomic_path
+from resid_atlas.core.errors import AtlasError
+from resid_atlas.corpus.validate import (
     apply_violations,
     check_text,
     checks_for,

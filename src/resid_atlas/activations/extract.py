@@ -17,12 +17,12 @@ import transformers
 from tqdm import tqdm
 
 import resid_atlas
-from resid_atlas.atomic import fresh_temp, write_json, write_parquet
-from resid_atlas.devices import batch_size_for
-from resid_atlas.errors import AtlasError
-from resid_atlas.models import LoadedModel
-from resid_atlas.pooling import centre, pool, prompt_text
-from resid_atlas.residual import ResidualStream, hook_name
+from resid_atlas.core.atomic import fresh_temp, write_json, write_parquet
+from resid_atlas.core.devices import batch_size_for
+from resid_atlas.core.errors import AtlasError
+from resid_atlas.models.loading import LoadedModel
+from resid_atlas.models.pooling import centre, pool, prompt_text
+from resid_atlas.models.residual import ResidualStream, hook_name
 
 log = logging.getLogger(__name__)
 

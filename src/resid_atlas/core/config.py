@@ -13,7 +13,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from resid_atlas.errors import AtlasError
+from resid_atlas.core.errors import AtlasError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_DIR = REPO_ROOT / "workflow" / "schemas"

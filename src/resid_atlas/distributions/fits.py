@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 from scipy.optimize import minimize_scalar
 
-from resid_atlas.families import (
+from resid_atlas.distributions.families import (
     FAMILY_NAMES,
     LOGPDF_FLOOR,
     BinnedSample,

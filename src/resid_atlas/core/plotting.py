@@ -9,7 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from resid_atlas.atomic import atomic_path
+from resid_atlas.core.atomic import atomic_path
 
 
 def save_figure(fig, path: str | Path, dpi: int = 120) -> None:

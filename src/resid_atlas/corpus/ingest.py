@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from resid_atlas.errors import AtlasError
-from resid_atlas.reference import dataset_files
-from resid_atlas.validate import (
+from resid_atlas.core.errors import AtlasError
+from resid_atlas.corpus.download import dataset_files
+from resid_atlas.corpus.validate import (
     apply_violations,
     find_violations,
     settings_with_defaults,

@@ -12,8 +12,8 @@ import numpy as np
 import polars as pl
 from scipy.signal import find_peaks, peak_widths
 
-from resid_atlas.fits import POOLED, describe_sample, layer_samples
-from resid_atlas.kde import kde_on_grid, scott_bandwidth
+from resid_atlas.distributions.fits import POOLED, describe_sample, layer_samples
+from resid_atlas.stats.kde import kde_on_grid, scott_bandwidth
 
 MODES_SCHEMA = {
     "model": pl.String,

@@ -7,7 +7,7 @@ import importlib.util
 from functools import cache
 from pathlib import Path
 
-from resid_atlas.errors import AtlasError
+from resid_atlas.core.errors import AtlasError
 
 # Layer counts of the studies' hub models, so a cluster config plans without any download.
 KNOWN_LAYERS = {
@@ -102,7 +102,7 @@ def n_layers(name: str, models: dict) -> int:
         for key in ("n_layer", "num_hidden_layers"):
             if key in config:
                 return int(config[key])
-        from resid_atlas.models import load_config_of
+        from resid_atlas.models.loading import load_config_of
 
         return int(load_config_of(name, models).num_hidden_layers)
     if spec["id"] in KNOWN_LAYERS:

@@ -29,7 +29,7 @@ from collections.abc import Iterable
 
 import polars as pl
 
-from resid_atlas.errors import AtlasError
+from resid_atlas.core.errors import AtlasError
 
 ATTRIBUTE_RULES = ("upper_case", "lower_case", "japanese", "spanish", "english")
 ROW_RULES = ("empty", "duplicate", *ATTRIBUTE_RULES)

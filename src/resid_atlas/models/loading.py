@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import torch
 
-from resid_atlas.devices import check_dtype, resolve_device, resolve_dtype
-from resid_atlas.errors import AtlasError
-from resid_atlas.model_catalog import entry as _entry
-from resid_atlas.model_catalog import gguf_location, guard_gguf
+from resid_atlas.core.devices import check_dtype, resolve_device, resolve_dtype
+from resid_atlas.core.errors import AtlasError
+from resid_atlas.models.catalog import entry as _entry
+from resid_atlas.models.catalog import gguf_location, guard_gguf
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def load_config_of(name: str, models: dict):
 def load_tokenizer(name: str, models: dict):
     from transformers import AutoTokenizer
 
-    from resid_atlas.byte_tokenizer import byte_tokenizer
+    from resid_atlas.models.tokenizer import byte_tokenizer
 
     spec = _entry(name, models)
     if spec["source"] != "random-init":

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import polars as pl
 
-from resid_atlas.atomic import write_parquet
+from resid_atlas.core.atomic import write_parquet
 
 VERDICTS = ("holds", "does not hold", "inconclusive", "not run")
 FINDINGS_SCHEMA = {
