@@ -3,7 +3,7 @@ straightforward per-sentence loop (for each test sentence, pair and layer: np.in
 scipy-Scott KDE grid, log, then the all / tails / std<k> reductions), measured in the same run
 on the same densities, with identical predictions asserted.
 
-Data: the default run's shards (results/corpus/smollm2-135m/activations) when present, else
+Data: the default run's shards (results/activations/corpus/smollm2-135m/seed) when present, else
 synthetic Student-t vectors of the same width. The loop is timed on a subset (pairs x layers x
 sentences) and both sides score exactly that subset. The kernel is compiled (or loaded from numba's
 on-disk cache) by one untimed warm-up call first: a one-off per process, not part of the timings.
@@ -62,7 +62,9 @@ def synthetic(n_pairs: int, n_layers: int, n_sent: int, d: int = 576, n_train: i
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--activations", default=str(ROOT / "results/corpus/smollm2-135m/activations"))
+    ap.add_argument(
+        "--activations", default=str(ROOT / "results/activations/corpus/smollm2-135m/seed")
+    )
     ap.add_argument("--pairs", type=int, default=24)
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--sentences", type=int, default=60)

@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from resid_atlas.corpus.ingest import read_reference_json, read_sentence_csv  # noqa: E402
+from resid_atlas.corpus.read import read_reference_json, read_sentence_csv  # noqa: E402
 from resid_atlas.corpus.validate import (  # noqa: E402
     ATTRIBUTE_RULES,
     check_text,

@@ -26,7 +26,7 @@ from scipy.stats import ks_2samp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from resid_atlas.activations.extract import extract  # noqa: E402
+from resid_atlas.activations.extract import extract_shards  # noqa: E402
 from resid_atlas.core.config import load_config  # noqa: E402
 from resid_atlas.corpus.ingest import build_corpus  # noqa: E402
 from resid_atlas.models.loading import load_model  # noqa: E402
@@ -78,7 +78,7 @@ def studies_way(lm, texts: list[str], settings: dict) -> tuple[float, int, list[
 
 def ours(lm, corpus: pl.DataFrame, settings: dict, out: Path) -> tuple[float, int]:
     start = time.perf_counter()
-    extract(corpus, lm, settings, out)
+    extract_shards(corpus, lm, settings, out)
     seconds = time.perf_counter() - start
     return seconds, int(pl.read_parquet(out / "index.parquet")["n_tokens"].sum())
 

@@ -3,8 +3,8 @@
 Baselines (measured in the same run on the same full samples, one pair's ~100 sentences x 576):
   fits: `scipy.stats.<dist>.fit(values)` for each of the 19 families (what the study ran);
   KDE:  `scipy.stats.gaussian_kde(values)` with the bandwidth x 4.5 on 1,000 grid points.
-Ours: `resid_atlas.distributions.fits.fit_sample` warm-started from the layer's pooled fit (the pooled fit's own
-time is reported and amortised over the layer's samples, as in the pipeline) and
+Ours: `resid_atlas.distributions.fits.fit_sample` warm-started from the layer's pooled fit (the
+pooled fit's own time is reported and amortised over the layer's samples, as in the pipeline) and
 `resid_atlas.stats.kde.kde_on_grid`.
 Times are CPU seconds of this process (time.process_time, one BLAS thread recommended:
 OMP_NUM_THREADS=1), so other users' load on a shared machine does not distort the ratio.
@@ -15,7 +15,7 @@ for each family scipy did not converge on, `dist.fit` is run again from our para
 initial guess, untimed, and the better of its two fits is scipy's MLE); log-likelihood (exact,
 on the raw values) within 0.1% of scipy's MLE or better, over the fits where scipy's is finite.
 
-    python bench/fits.py [--acts results/corpus/smollm2-135m/activations] [--layers 0 10 20 29]
+    python bench/fits.py [--acts results/activations/corpus/smollm2-135m/seed] [--layers 0 10 20 29]
                          [--pairs 4]
 """
 
@@ -32,7 +32,7 @@ import scipy.stats as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from resid_atlas.commands.distributions import load_layer
+from resid_atlas.activations.shards import load_layer
 from resid_atlas.distributions.families import FAMILY_NAMES, exact_loglik
 from resid_atlas.distributions.fits import fit_sample, layer_samples
 from resid_atlas.stats.kde import kde_on_grid
@@ -55,7 +55,7 @@ def scipy_fits(x: np.ndarray, hist, centres) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--acts", default="results/corpus/smollm2-135m/activations")
+    ap.add_argument("--acts", default="results/activations/corpus/smollm2-135m/seed")
     ap.add_argument("--layers", type=int, nargs="+", default=[0, 10, 20, 29])
     ap.add_argument("--pairs", type=int, default=4, help="pair samples per layer")
     args = ap.parse_args()
@@ -63,7 +63,7 @@ def main() -> None:
     if not (acts / "index.parquet").exists():
         sys.exit(
             f"{acts}/index.parquet not found: run the extraction first, e.g. "
-            "snakemake --cores 2 results/corpus/smollm2-135m/activations/index.parquet"
+            "snakemake --cores 2 results/activations/corpus/smollm2-135m/seed/index.parquet"
         )
     warnings.filterwarnings("ignore")
     np.seterr(all="ignore")

@@ -10,7 +10,7 @@ memory = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(memory)
 
 PRINTOUT = """
-localrule validate_dataset:
+localrule corpus_validate:
     input: tests/data/tiny_corpus.csv
     output: results/tiny/violations.parquet
     log: results/logs/tiny/validate.log
@@ -33,7 +33,7 @@ Shell command: OMP_NUM_THREADS=1 python -m resid_atlas fits ...
 def test_printout_maps_logs_to_rules_and_declared_memory():
     jobs = memory.jobs_from_printout(PRINTOUT)
     assert jobs == {
-        "results/logs/tiny/validate.log": ("validate_dataset", None),
+        "results/logs/tiny/validate.log": ("corpus_validate", None),
         "results/logs/tiny/tiny-llama/fits/layer_1.log": ("fits", 3000),
     }
 

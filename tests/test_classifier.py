@@ -210,11 +210,20 @@ def write_acts(path, rng, drop_test_for=None, drop_train_for=None, nan=False):
     return pairs
 
 
+def acts_of(folder):
+    """The index and the shards of a folder written by write_acts, in layer order."""
+    return folder / "index.parquet", [folder / f"layer_{i}.npy" for i in range(2)]
+
+
 def test_run_with_a_pair_without_test_sentences(tmp_path):
     rng = np.random.default_rng(4)
     pairs = write_acts(tmp_path / "acts", rng, drop_test_for="s0:a1")
     meta = run_classifier(
-        tmp_path / "acts", "m", SETTINGS, tmp_path / "out", ["all_zero", "tails", "std2_L1"]
+        *acts_of(tmp_path / "acts"),
+        "m",
+        SETTINGS,
+        tmp_path / "out",
+        ["all_zero", "tails", "std2_L1"],
     )
     assert meta["pairs"] == 6 and meta["n_test"] == 15
     metrics = pl.read_parquet(tmp_path / "out/all_zero/metrics.parquet")
@@ -243,34 +252,37 @@ def test_bad_inputs_name_the_problem(tmp_path):
     rng = np.random.default_rng(5)
     write_acts(tmp_path / "a", rng, drop_train_for="s1:a0")
     with pytest.raises(AtlasError, match="'s1:a0' has no training sentences"):
-        run_classifier(tmp_path / "a", "m", SETTINGS, tmp_path / "o", ["all"], with_logreg=False)
+        run_classifier(
+            *acts_of(tmp_path / "a"), "m", SETTINGS, tmp_path / "o", ["all"], with_logreg=False
+        )
     write_acts(tmp_path / "b", rng, nan=True)
     with pytest.raises(AtlasError, match=r"layer_1.npy: non-finite value at row 3, dimension 5"):
-        run_classifier(tmp_path / "b", "m", SETTINGS, tmp_path / "o", ["all"], with_logreg=False)
+        run_classifier(
+            *acts_of(tmp_path / "b"), "m", SETTINGS, tmp_path / "o", ["all"], with_logreg=False
+        )
     with pytest.raises(AtlasError, match="index.parquet: not found"):
-        run_classifier(tmp_path / "c", "m", SETTINGS, tmp_path / "o", ["all"])
+        run_classifier(*acts_of(tmp_path / "c"), "m", SETTINGS, tmp_path / "o", ["all"])
 
 
 @pytest.mark.workflow
 def test_tiny_run_outputs(tiny_run, tiny_config):
-    base = tiny_run / "results/tiny/tiny-llama"
+    base = tiny_run / "results/classifier/tiny/tiny-llama"
     variants = tiny_config["classifier"]["variants"]
-    n_test = (
-        pl.read_parquet(base / "activations/index.parquet").filter(pl.col("split") == "test").height
-    )
+    index = tiny_run / "results/activations/tiny/tiny-llama/seed/index.parquet"
+    n_test = pl.read_parquet(index).filter(pl.col("split") == "test").height
     for variant in [*variants, "logreg"]:
-        folder = base / "classifier" / variant
+        folder = base / variant
         pred = pl.read_parquet(folder / "predictions.parquet")
         assert pred.height == n_test and dict(pred.schema) == PREDICTIONS_SCHEMA
         for name in ("confusion", "metrics", "accuracy", "sinks"):
             assert pl.read_parquet(folder / f"{name}.parquet").height > 0
         assert (folder / "confusion.png").stat().st_size > 0
-    summary = pl.read_parquet(base / "classifier/summary.parquet")
+    summary = pl.read_parquet(base / "summary.parquet")
     assert set(summary["protocol"]) == {"seed", "last"}
     assert summary["macro_f1"].is_finite().all()
-    findings = pl.read_parquet(base / "classifier/findings.parquet")
+    findings = pl.read_parquet(base / "findings.parquet")
     assert findings.height == 7 and findings["claim_id"].n_unique() == 7
-    control = pl.read_parquet(base / "classifier/japanese_control.parquet")
+    control = pl.read_parquet(base / "japanese_control.parquet")
     assert set(control["variant"]) == {"all", "tails"}
-    meta = json.loads((base / "classifier/meta.json").read_text())
+    meta = json.loads((base / "meta.json").read_text())
     assert meta["layers"] == 3 and meta["pairs"] == 6

@@ -7,8 +7,9 @@ import polars as pl
 import pytest
 
 from resid_atlas.core.errors import AtlasError
-from resid_atlas.corpus.ingest import CORPUS_SCHEMA, assign_split, build_corpus, read_reference_json
-from resid_atlas.corpus.ingest import read_sentence_csv as read_csv
+from resid_atlas.corpus.ingest import CORPUS_SCHEMA, assign_split, build_corpus
+from resid_atlas.corpus.read import read_reference_json
+from resid_atlas.corpus.read import read_sentence_csv as read_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "data" / "tiny_corpus.csv"

@@ -68,16 +68,16 @@ def test_findings_and_shared_tokenizers(corpus):
 
 @pytest.mark.workflow
 def test_tiny_run_corpus_outputs(tiny_run):
-    base = tiny_run / "results" / "tiny"
+    base = tiny_run / "results/corpus/tiny"
     violations = pl.read_parquet(base / "violations.parquet")
     assert violations.schema == pl.Schema(VIOLATIONS_SCHEMA) and violations.is_empty()
-    summary = pl.read_parquet(base / "corpus_summary.parquet")
+    summary = pl.read_parquet(base / "summary.parquet")
     assert summary.schema == pl.Schema(SUMMARY_SCHEMA)
     assert summary.height == 6 and set(summary["model"]) == {"tiny-llama"}
     assert summary["n_sentences"].sum() == 48
-    assert (base / "corpus_summary.png").stat().st_size > 10_000
-    findings = pl.read_parquet(base / "corpus_findings.parquet")
+    assert (base / "summary.png").stat().st_size > 10_000
+    findings = pl.read_parquet(base / "findings.parquet")
     assert findings.schema == pl.Schema(FINDINGS_SCHEMA)
     assert findings["verdict"].to_list() == ["holds", "holds"]
-    log = (tiny_run / "results/logs/tiny/validate.log").read_text()
+    log = (tiny_run / "results/logs/corpus/tiny/violations.log").read_text()
     assert "48 sentences checked; no violations" in log

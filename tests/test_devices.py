@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from conftest import ROOT, tiny_entry
-from resid_atlas.activations.extract import extract
+from resid_atlas.activations.extract import extract_shards
 from resid_atlas.core import devices
 from resid_atlas.core.config import validate_config
 from resid_atlas.core.devices import (
@@ -113,8 +113,8 @@ def test_extract_with_auto_batch_size_on_the_cpu(tmp_path):
         "device": "cpu",
         "max_tokens": 256,
     }
-    extract(corpus, lm, {**settings, "batch_size": "auto"}, tmp_path / "auto")
-    extract(corpus, lm, {**settings, "batch_size": 5}, tmp_path / "five")
+    extract_shards(corpus, lm, {**settings, "batch_size": "auto"}, tmp_path / "auto")
+    extract_shards(corpus, lm, {**settings, "batch_size": 5}, tmp_path / "five")
     meta = json.loads((tmp_path / "auto" / "meta.json").read_text())
     assert meta["batch_size"] == CPU_BATCH_SIZE
     for layer in range(3):

@@ -12,7 +12,7 @@ import scipy.stats as st
 import torch
 from scipy.optimize import check_grad
 
-from resid_atlas.commands.distributions import load_layer
+from resid_atlas.activations.shards import load_layer
 from resid_atlas.core.errors import AtlasError
 from resid_atlas.distributions.families import (
     FAMILY_NAMES,
@@ -268,7 +268,7 @@ def test_modes_recover_planted_minor_modes():
 
 @pytest.mark.workflow
 def test_tiny_run_distribution_outputs(tiny_run):
-    base = tiny_run / "results/tiny/tiny-llama"
+    base = tiny_run / "results/distributions/tiny/tiny-llama"
     for layer in range(3):
         fits = pl.read_parquet(base / f"fits/layer_{layer}.parquet")
         assert fits.schema == pl.Schema(FITS_SCHEMA)
@@ -283,10 +283,10 @@ def test_tiny_run_distribution_outputs(tiny_run):
         modes = pl.read_parquet(base / f"modes/layer_{layer}.parquet")
         assert modes.schema == pl.Schema(MODES_SCHEMA)
         assert (modes.filter(pl.col("side") == "main").height) == n_pairs + 1
-    findings = pl.read_parquet(base / "distributions/findings.parquet")
+    findings = pl.read_parquet(base / "findings.parquet")
     assert findings.height == 5 and findings["model"].unique().to_list() == ["tiny-llama"]
-    assert (base / "distributions/fit_example.png").stat().st_size > 0
-    shares = pl.read_parquet(base / "distributions/family_shares.parquet")
+    assert (base / "fit_example.png").stat().st_size > 0
+    shares = pl.read_parquet(base / "family_shares.parquet")
     overall = shares.filter(pl.col("scope") == "overall")
     assert overall.group_by("criterion").agg(pl.col("share").sum())["share"].round(6).to_list() == [
         1.0,
@@ -298,7 +298,7 @@ def test_summary_findings_on_planted_layers(tmp_path):
     """Two layers, four pairs; Japanese samples carry planted secondary modes."""
     from resid_atlas.distributions.fits import fit_layer
     from resid_atlas.distributions.modes import modes_layer
-    from resid_atlas.distributions.summary import summarise
+    from resid_atlas.distributions.summary import summary
 
     rng = np.random.default_rng(0)
     pairs = [(s, a) for s in ("music", "sport") for a in ("in english", "in japanese")]
@@ -328,7 +328,7 @@ def test_summary_findings_on_planted_layers(tmp_path):
         fits.write_parquet(fit_paths[-1])
         modes.write_parquet(mode_paths[-1])
     out = tmp_path / "distributions"
-    summarise(fit_paths, mode_paths, "m", {"figure_layer": 1}, out, acts)
+    summary(fit_paths, mode_paths, "m", {}, acts / "layer_1.npy", 1, acts / "index.parquet", out)
     findings = pl.read_parquet(out / "findings.parquet")
     verdicts = dict(findings.select("claim_id", "verdict").iter_rows())
     assert len(verdicts) == 5
@@ -344,7 +344,16 @@ def test_summary_findings_on_planted_layers(tmp_path):
     assert verdicts["japanese-clearer-modes"] == "holds"
     assert (out / "fit_example.png").exists()
     with pytest.raises(AtlasError, match="figure_pair"):
-        summarise(fit_paths, mode_paths, "m", {"figure_pair": "no:such"}, out, acts)
+        summary(
+            fit_paths,
+            mode_paths,
+            "m",
+            {"figure_pair": "no:such"},
+            acts / "layer_1.npy",
+            1,
+            acts / "index.parquet",
+            out,
+        )
 
 
 def test_ks_matches_scipy_kstest():

@@ -4,6 +4,7 @@ verdict logic, and the tiny end-to-end outputs."""
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -13,8 +14,9 @@ import torch
 from scipy import stats
 
 from conftest import ROOT
+from resid_atlas.core.config import validate_config
 from resid_atlas.core.errors import AtlasError
-from resid_atlas.facts.outputs import FIGURES, TABLES, check_facts_config
+from resid_atlas.facts.outputs import FIGURES, TABLES
 from resid_atlas.facts.passes import activation_pass, loss_gradients
 from resid_atlas.facts.spectra import covariance_eigenvalues, power_law, singular_values
 from resid_atlas.facts.stats import describe, fit_families, moments_from_sums, tail_fit
@@ -303,12 +305,14 @@ def test_trained_vs_init_reading():
 
 
 def test_bad_facts_config_names_the_key(tiny_config):
-    config = {**tiny_config, "facts": {**tiny_config["facts"], "dataset": "nope"}}
+    config = copy.deepcopy(tiny_config)
+    config["facts"]["dataset"] = "nope"
     with pytest.raises(AtlasError, match="facts.dataset"):
-        check_facts_config(config)
-    config["facts"] = {**tiny_config["facts"], "powerlaw_ranks": [0.5, 0.1]}
+        validate_config(config)
+    config = copy.deepcopy(tiny_config)
+    config["facts"]["powerlaw_ranks"] = [0.5, 0.1]
     with pytest.raises(AtlasError, match="facts.powerlaw_ranks"):
-        check_facts_config(config)
+        validate_config(config)
 
 
 # --- tiny end-to-end -------------------------------------------------------------------------

@@ -435,7 +435,7 @@ def test_tiny_run_geometry_outputs(tiny_run):
     from resid_atlas.geometry.summary import PULLS_SCHEMA, SUMMARY_SCHEMA, TREND_SCHEMA
     from resid_atlas.stats.findings import FINDINGS_SCHEMA, VERDICTS
 
-    base = tiny_run / "results/tiny/tiny-llama/geometry"
+    base = tiny_run / "results/geometry/tiny/tiny-llama"
     variants = ["raw", "centred", "pca"]  # config/tiny.yaml
     for layer in range(3):
         scores = pl.read_parquet(base / f"scores/layer_{layer}.parquet")

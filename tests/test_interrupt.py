@@ -29,8 +29,9 @@ from conftest import ROOT
 
 pytestmark = pytest.mark.workflow
 
-TARGET = "results/tiny/tiny-llama/distributions/findings.parquet"
-ACTS = "results/tiny/tiny-llama/activations"
+TARGET = "results/distributions/tiny/tiny-llama/findings.parquet"
+ACTS = "results/activations/tiny/tiny-llama/seed"
+DISTRIBUTIONS = "results/distributions/tiny/tiny-llama"
 
 
 def start(workdir: Path) -> subprocess.Popen:
@@ -58,8 +59,8 @@ def wait_for(proc: subprocess.Popen, found, what: str, timeout: float = 300.0):
 
 
 def job_process(proc: subprocess.Popen, command: str, *words: str) -> psutil.Process | None:
-    """The `python -m resid_atlas <command> ...` process (with `words` among its arguments)
-    among Snakemake's descendants."""
+    """The `python -m resid_atlas <stage> <command> ...` process (with `words` among its
+    arguments) among Snakemake's descendants."""
     for child in psutil.Process(proc.pid).children(recursive=True):
         try:
             argv = child.cmdline()
@@ -116,7 +117,7 @@ def test_killed_jobs_rerun_to_identical_tables(workdir, tiny_run):
         assert (acts / f"{name}.npy").exists(), "the extraction finished before the fits"
     assert not set(stale) & set(temporaries(workdir)), "the rerun kept a dead writer's files"
     # What a writer killed mid-write leaves: a truncated output and its temporary file.
-    fits = workdir / "results/tiny/tiny-llama/fits"
+    fits = workdir / DISTRIBUTIONS / "fits"
     fits.mkdir(parents=True, exist_ok=True)
     (fits / "layer_1.parquet").write_bytes(b"PAR1 half a table")
     (fits / f".layer_1.parquet.tmp-{job.pid}").write_bytes(b"PAR1 half")
@@ -125,7 +126,7 @@ def test_killed_jobs_rerun_to_identical_tables(workdir, tiny_run):
     run_snakemake(workdir, "--unlock", "--configfile", "config/tiny.yaml")
     proc = run_snakemake(workdir, "--cores", "2", TARGET, "--configfile", "config/tiny.yaml")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "output: results/tiny/tiny-llama/fits/layer_1.parquet" in proc.stdout + proc.stderr
+    assert f"output: {DISTRIBUTIONS}/fits/layer_1.parquet" in proc.stdout + proc.stderr
     assert not temporaries(workdir), "temporary files left after the rerun"
 
     # 4. Identical to the uninterrupted run: shards, index and every distribution table.
@@ -136,14 +137,11 @@ def test_killed_jobs_rerun_to_identical_tables(workdir, tiny_run):
     tables = [
         f"{ACTS}/index.parquet",
         *(
-            f"results/tiny/tiny-llama/{kind}/layer_{i}.parquet"
+            f"{DISTRIBUTIONS}/{kind}/layer_{i}.parquet"
             for kind in ("fits", "modes")
             for i in range(3)
         ),
-        *(
-            p.relative_to(tiny_run).as_posix()
-            for p in (tiny_run / "results/tiny/tiny-llama/distributions").glob("*.parquet")
-        ),
+        *(p.relative_to(tiny_run).as_posix() for p in (tiny_run / DISTRIBUTIONS).glob("*.parquet")),
     ]
     assert len(tables) >= 7 + 6
     for table in tables:

@@ -8,8 +8,8 @@ import polars as pl
 import pytest
 import torch
 
-from resid_atlas.commands.plateaus import resolve_layers
 from resid_atlas.core.errors import AtlasError
+from resid_atlas.models.catalog import resolve_sites
 from resid_atlas.models.residual import PrefixCache, ResidualStream
 from resid_atlas.models.tokenizer import byte_tokenizer
 from resid_atlas.plateaus.claims import model_claims, twin_claims, verdict
@@ -21,7 +21,7 @@ from resid_atlas.plateaus.crossings import (
     difference_ci,
     first_crossing,
     median_ci,
-    summary,
+    summary_table,
     thresholds,
 )
 from resid_atlas.plateaus.perturb import Vectors, barycentric_grid, sphere, straight
@@ -217,7 +217,7 @@ def test_thresholds_on_planted_curves():
     assert table["crossing_step"][2] is None and table["crossing_size"][2] is None
     assert table["plateau_size"].to_list()[:2] == pytest.approx([0.3, 0.5])
     assert table["beyond_size"][0] == pytest.approx(1.05)
-    row = summary(table, seed=0, n_resamples=200).row(0, named=True)
+    row = summary_table(table, seed=0, n_resamples=200).row(0, named=True)
     assert row["n_curves"] == 3 and row["n_crossed"] == 2
     assert row["crossing_median"] == pytest.approx(0.5)
 
@@ -278,11 +278,15 @@ def test_prompt_windows_are_disjoint_and_counted():
 
 
 def test_layers_are_checked():
-    assert resolve_layers({"site_layer": 0, "readout_layer": -1}, 30, "m") == (0, 29)
-    with pytest.raises(AtlasError, match="site_layer"):
-        resolve_layers({"site_layer": 30, "readout_layer": -1}, 30, "m")
-    with pytest.raises(AtlasError, match="readout_layer"):
-        resolve_layers({"site_layer": 5, "readout_layer": 2}, 30, "m")
+    keys = ("site_layer", "readout_layer")
+    assert resolve_sites("plateaus", {"site_layer": 0, "readout_layer": -1}, keys, 30, "m") == (
+        0,
+        29,
+    )
+    with pytest.raises(AtlasError, match="plateaus.site_layer = 30"):
+        resolve_sites("plateaus", {"site_layer": 30, "readout_layer": -1}, keys, 30, "m")
+    with pytest.raises(AtlasError, match="must come before plateaus.readout_layer"):
+        resolve_sites("plateaus", {"site_layer": 5, "readout_layer": 2}, keys, 30, "m")
 
 
 @pytest.mark.workflow

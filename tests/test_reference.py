@@ -158,7 +158,7 @@ def test_reference_through_the_workflow_with_a_local_path(workdir):
     )
     target = "results/levinson-2024/corpus.parquet"
     proc = snakemake("--cores", "2", target, "--configfile", str(config), cwd=workdir)
-    assert "download_levinson_2024" not in proc.stdout + proc.stderr
+    assert "corpus_download" not in proc.stdout + proc.stderr
     df = pl.read_parquet(workdir / target)
     assert df.height == 23_993 and df["pair"].n_unique() == 120
     v = pl.read_parquet(workdir / "results/levinson-2024/violations.parquet")

@@ -204,9 +204,9 @@ def test_regenerate_rule_end_to_end(api, workdir, monkeypatch):
     (workdir / "resources").unlink()
     (workdir / "resources").mkdir()
     monkeypatch.setenv("RESID_ATLAS_TEST_KEY", FAKE_KEY)
-    snakemake("--cores", "1", "regenerate_corpus", "--configfile", str(config), cwd=workdir)
+    snakemake("--cores", "1", "corpus_regenerate", "--configfile", str(config), cwd=workdir)
     out = workdir / "resources/generated/regen.csv"
     corpus = build_corpus({"source": "csv", "path": str(out), "min_per_pair": 6}, "regen")
     assert corpus.height == 24 and len(server.requests) == 1 + 8
-    log = (workdir / "results/logs/regenerate_corpus.log").read_text()
+    log = (workdir / "results/logs/corpus_regenerate.log").read_text()
     assert "retry 1" in log and "wrote" in log

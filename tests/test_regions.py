@@ -1,5 +1,6 @@
 """Stable regions: paths, sharpness, patched curves, slices, summary and the tiny run's outputs."""
 
+import copy
 import json
 
 import numpy as np
@@ -7,10 +8,11 @@ import polars as pl
 import pytest
 import torch
 
-from resid_atlas.commands.regions import check_settings
+from resid_atlas.core.config import validate_config
 from resid_atlas.core.errors import AtlasError
+from resid_atlas.models.catalog import resolve_sites
 from resid_atlas.models.residual import ResidualStream
-from resid_atlas.regions.curves import clean_runs, curve_tables, interpolate_pair, resolve_layers
+from resid_atlas.regions.curves import clean_runs, curve_tables, interpolate_pair
 from resid_atlas.regions.pairs import build_pairs, relation
 from resid_atlas.regions.paths import arc_path, linear_path, normalise, sharpness
 from resid_atlas.regions.slices import grid_points, similarities, slice_through
@@ -42,6 +44,9 @@ SETTINGS = {
 def test_straight_line_has_sharpness_one(steps):
     line = np.linspace(0, 2.5, steps)[None]
     assert sharpness(normalise(line)) == pytest.approx([1.0])
+
+
+KEYS = ("write_layer", "read_layer")
 
 
 def test_one_jump_has_sharpness_steps_minus_one_and_step_count_matters():
@@ -95,7 +100,9 @@ def _windows(lm, n=4, length=8):
 def test_interpolation_end_points_reproduce_clean_runs(tiny_lm):
     stream = ResidualStream(tiny_lm.model)
     windows = _windows(tiny_lm)
-    write, read = resolve_layers({"write_layer": 0, "read_layer": -1}, stream.n_layers, "tiny")
+    write, read = resolve_sites(
+        "regions", {"write_layer": 0, "read_layer": -1}, KEYS, stream.n_layers, "tiny"
+    )
     clean = clean_runs(stream, windows, write, read, batch=3)
     acts = torch.from_numpy(clean["write"])
     ids = torch.from_numpy(windows[0])
@@ -115,17 +122,20 @@ def test_interpolation_end_points_reproduce_clean_runs(tiny_lm):
 
 
 def test_layers_are_checked():
-    assert resolve_layers({"write_layer": 0, "read_layer": -1}, 30, "m") == (0, 29)
+    assert resolve_sites("regions", {"write_layer": 0, "read_layer": -1}, KEYS, 30, "m") == (0, 29)
     with pytest.raises(AtlasError, match="regions.read_layer = 40"):
-        resolve_layers({"write_layer": 0, "read_layer": 40}, 30, "m")
+        resolve_sites("regions", {"write_layer": 0, "read_layer": 40}, KEYS, 30, "m")
     with pytest.raises(AtlasError, match="must come before"):
-        resolve_layers({"write_layer": -1, "read_layer": -1}, 30, "m")
+        resolve_sites("regions", {"write_layer": -1, "read_layer": -1}, KEYS, 30, "m")
 
 
-def test_settings_are_checked():
+def test_settings_are_checked(tiny_config):
+    config = copy.deepcopy(tiny_config)
+    config["regions"].update(sharp_above=10, steps=11)
     with pytest.raises(AtlasError, match="regions.sharp_above = 10"):
-        check_settings({**SETTINGS, "sharp_above": 10})
-    check_settings({**SETTINGS, "sharp_above": 10, "steps": 21})
+        validate_config(config)
+    config["regions"]["steps"] = 21
+    validate_config(config)
 
 
 def test_curve_tables_mark_degenerate_pairs():

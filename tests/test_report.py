@@ -13,8 +13,8 @@ from resid_atlas.report.findings_page import render
 from resid_atlas.report.tables import run_table
 from resid_atlas.stats.findings import finding, findings_frame
 
-VIEWS = sql_files(ROOT / "workflow" / "sql" / "views")
-TABLES = sql_files(ROOT / "workflow" / "sql" / "report")
+VIEWS = sql_files(sorted((ROOT / "workflow" / "sql" / "views").glob("*.sql")))
+TABLES = sql_files(sorted((ROOT / "workflow" / "sql" / "report").glob("*.sql")))
 
 
 def readme_queries() -> list[str]:

@@ -7,7 +7,8 @@ import polars as pl
 import pytest
 
 from resid_atlas.core.errors import AtlasError
-from resid_atlas.corpus.ingest import build_corpus, read_reference_json, read_sentence_csv
+from resid_atlas.corpus.ingest import build_corpus
+from resid_atlas.corpus.read import read_reference_json, read_sentence_csv
 from resid_atlas.corpus.validate import (
     ATTRIBUTE_RULES,
     VIOLATIONS_SCHEMA,

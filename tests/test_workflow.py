@@ -23,15 +23,15 @@ def planned_rules(stdout: str) -> set[str]:
 
 def test_default_target_plans(workdir):
     rules = planned_rules(snakemake("-n", "--quiet", "rules", cwd=workdir).stdout)
-    assert {"all", "ingest", "extract_smollm2_135m"} <= rules
+    assert {"all", "corpus_ingest", "activations_extract_smollm2_135m"} <= rules
 
 
 def test_one_shard_plans_only_ingest_and_extraction(workdir):
-    target = "results/corpus/smollm2-135m/activations/layer_12.npy"
+    target = "results/activations/corpus/smollm2-135m/seed/layer_12.npy"
     rules = planned_rules(snakemake("-n", target, "--quiet", "rules", cwd=workdir).stdout)
     # The corpus stage (ingest, validation) and this model's extraction: nothing else.
-    assert "extract_smollm2_135m" in rules and "ingest" in rules
-    assert rules - {"extract_smollm2_135m"} <= {"ingest", "validate_dataset"}
+    assert "activations_extract_smollm2_135m" in rules and "corpus_ingest" in rules
+    assert rules - {"activations_extract_smollm2_135m"} <= {"corpus_ingest", "corpus_validate"}
 
 
 def test_lint_is_clean():
@@ -55,14 +55,14 @@ def test_snakefmt_is_clean():
 
 
 def test_tiny_end_to_end(tiny_run):
-    corpus = pl.read_parquet(tiny_run / "results/tiny/corpus.parquet")
+    corpus = pl.read_parquet(tiny_run / "results/corpus/tiny/corpus.parquet")
     assert corpus.height == 48
-    acts = tiny_run / "results/tiny/tiny-llama/activations"
+    acts = tiny_run / "results/activations/tiny/tiny-llama/seed"
     for layer in range(3):
         shard = np.load(acts / f"layer_{layer}.npy")
         assert shard.shape == (48, 64) and np.isfinite(shard).all()
     index = pl.read_parquet(acts / "index.parquet")
     assert index["id"].to_list() == corpus["id"].to_list()
-    assert (tiny_run / "results/logs/tiny/tiny-llama/extract-activations.log").exists()
+    assert (tiny_run / "results/logs/activations/tiny/tiny-llama/seed/index.log").exists()
     again = snakemake("-n", "--configfile", "config/tiny.yaml", cwd=tiny_run).stdout
     assert "Nothing to be done" in again

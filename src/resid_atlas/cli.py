@@ -1,8 +1,10 @@
-"""`python -m resid_atlas <command>`: the entry points Snakemake rules call.
+"""`python -m resid_atlas <stage> <step>`: the entry points Snakemake rules call.
 
-Each module in `resid_atlas.commands` adds its own subcommands through `register(subparsers)`,
-so an analysis brings its command line with it. Input problems (AtlasError) print one message and
-exit 2; anything else is a bug and keeps its traceback.
+Each module in `resid_atlas.commands` registers one stage and its steps. A step names the one
+package function it runs (`target`, "module:function"), imported only when that step runs, so a
+job that runs no model never imports torch. The parsed arguments are the function's keyword
+arguments. Input problems (AtlasError) print one message and exit 2; anything else is a bug and
+keeps its traceback.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import sys
 from resid_atlas import commands
 from resid_atlas.core.errors import AtlasError
 
+INTERNAL = ("stage", "step", "target")
+
 
 def json_arg(text: str):
     """Argument type for JSON-encoded config fragments passed by the rules."""
@@ -26,12 +30,38 @@ def json_arg(text: str):
         raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from None
 
 
+def add_stage(sub, name: str, help: str):
+    """The sub-parsers of one stage: `add_step` adds its steps to what this returns."""
+    parser = sub.add_parser(name, help=help, description=help)
+    return parser.add_subparsers(dest="step", required=True, metavar="STEP")
+
+
+def add_step(steps, name: str, target: str, help: str) -> argparse.ArgumentParser:
+    """One step: `target` is "resid_atlas.<stage>.<module>:<function>"."""
+    parser = steps.add_parser(name, help=help, description=f"{help} ({target})")
+    parser.set_defaults(target=target)
+    return parser
+
+
+def add_findings_step(steps, stage: str) -> None:
+    """The stage's `findings` step: its per-dataset or per-model findings tables stacked."""
+    p = add_step(steps, "findings", "resid_atlas.stats.findings:stack_findings",
+                 f"stack the {stage} findings into results/{stage}/findings.parquet")  # fmt: skip
+    p.add_argument("--findings", nargs="*", required=True, help="findings.parquet files")
+    p.add_argument("--out", required=True, help=f"results/{stage}/findings.parquet")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="resid_atlas", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         importlib.import_module(f"{commands.__name__}.{info.name}").register(sub)
     return parser
+
+
+def resolve(target: str):
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,8 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     args = build_parser().parse_args(argv)
+    kwargs = {k: v for k, v in vars(args).items() if k not in INTERNAL}
     try:
-        args.run(args)
+        resolve(args.target)(**kwargs)
     except AtlasError as exc:
         print(f"resid-atlas: error: {exc}", file=sys.stderr)
         return 2

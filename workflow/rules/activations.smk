@@ -1,27 +1,44 @@
-# Activation shards: one job per (dataset, model) loads the model once and writes every layer.
-# `activations/` uses the configured protocol; `activations-<protocol>/` is the same extraction
-# under another protocol (controls such as the Japanese pooling check).
+# Activations stage (README, "What the pipeline writes"): one job per (dataset, model, protocol)
+# loads the model once and writes every layer's shard into
+# results/activations/<dataset>/<model>/<protocol>/. The analyses read the configured protocol's
+# folder; controls (the Japanese pooling check) read another protocol's. One rule per model,
+# because its output list has one shard per layer of that model.
 
 
 for _model in config["models"]:
 
     rule:
         name:
-            f"extract_{_model.replace('-', '_').replace('.', '_')}"
+            f"activations_extract_{_model.replace('-', '_').replace('.', '_')}"
         input:
-            "results/{dataset}/corpus.parquet",
+            corpus_out.CORPUS,
         output:
-            shards=expand(
-                "results/{{dataset}}/{model}/{{acts}}/layer_{layer}.npy",
-                model=_model,
-                layer=layers(_model),
+            shards=[
+                activations_out.SHARD.format(
+                    dataset="{dataset}", model=_model, protocol="{protocol}", layer=l
+                )
+                for l in layers(_model)
+            ],
+            index=activations_out.INDEX.format(
+                dataset="{dataset}", model=_model, protocol="{protocol}"
             ),
-            index=f"results/{{dataset}}/{_model}/{{acts}}/index.parquet",
-            meta=f"results/{{dataset}}/{_model}/{{acts}}/meta.json",
+            meta=activations_out.META.format(
+                dataset="{dataset}", model=_model, protocol="{protocol}"
+            ),
         log:
-            f"results/logs/{{dataset}}/{_model}/extract-{{acts}}.log",
+            log_of(
+                activations_out.INDEX.format(
+                    dataset="{dataset}", model=_model, protocol="{protocol}"
+                )
+            ),
+        benchmark:
+            benchmark_of(
+                activations_out.INDEX.format(
+                    dataset="{dataset}", model=_model, protocol="{protocol}"
+                )
+            )
         wildcard_constraints:
-            acts=r"activations(-(seed|last|mean))?",
+            protocol="|".join(activations_out.PROTOCOLS),
         conda:
             ENV
         threads: 8
@@ -32,9 +49,10 @@ for _model in config["models"]:
         params:
             model=_model,
             models=as_json(model_entries(_model)),
-            settings=as_json(config["extraction"]),
-            protocol=extract_protocol,
+            settings=settings("extraction", activations_out.SETTINGS),
+            out_dir=lambda wc, output: str(Path(output.index).parent),
         shell:
-            "python -m resid_atlas extract --corpus {input} --model {params.model} --models {params.models:q}"
-            " --settings {params.settings:q} {params.protocol} --threads {threads}"
-            " --out-dir $(dirname {output.index}) 2> {log}"
+            "python -m resid_atlas activations extract --corpus {input:q} --model {params.model:q}"
+            " --models {params.models:q} --settings {params.settings:q}"
+            " --protocol {wildcards.protocol:q} --threads {threads}"
+            " --out-dir {params.out_dir:q} 2> {log:q}"

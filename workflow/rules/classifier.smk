@@ -1,38 +1,39 @@
-# Likelihood classifier (seed 001): per (dataset, model), KDE densities per (pair, layer) on the
-# training split, every configured scoring variant and the logistic-regression reference; the
-# Japanese pooling control re-runs the control variants on the `last` protocol's shards; then one
-# summary and findings table per model. Outputs and columns: docs/classifier.md.
+# Classifier stage (seed 001, docs/classifier.md): per (dataset, model), KDE densities per (pair,
+# layer) on the training split, every configured scoring variant and the logistic-regression
+# reference; the Japanese pooling control re-runs the control variants on the `last` protocol's
+# shards (control-last/); then one summary and findings table per model, and the stage's findings.
+# The shards are named one by one (never a folder listing), so a shard left by a deeper model
+# is never read.
 
 
-rule classify:
+rule classifier_classify:
     input:
-        unpack(lambda wc: classifier_inputs(wc, "activations")),
+        index=index_of,
+        shards=shards(PROTOCOL),
     output:
-        tables=classifier_files(
-            "classifier", CLASSIFIER_VARIANTS + ["logreg"], "parquet"
-        ),
+        tables=classifier_out.tables(config, "main"),
         confusion=[
             report(
-                f"results/{{dataset}}/{{model}}/classifier/{v}/confusion.png",
+                classifier_out.variant_file("main", v, "confusion.png"),
                 caption="../report/classifier/confusion.rst",
                 category="Tail classifier",
                 subcategory="{model}",
                 labels={"model": "{model}", "variant": v, "figure": "confusion"},
             )
-            for v in CLASSIFIER_VARIANTS + ["logreg"]
+            for v in classifier_out.variants(config, "main")
         ],
         f1=[
             report(
-                f"results/{{dataset}}/{{model}}/classifier/{v}/f1.png",
+                classifier_out.variant_file("main", v, "f1.png"),
                 caption="../report/classifier/f1.rst",
                 category="Tail classifier",
                 subcategory="{model}",
                 labels={"model": "{model}", "variant": v, "figure": "F1"},
             )
-            for v in CLASSIFIER_VARIANTS + ["logreg"]
+            for v in classifier_out.variants(config, "main")
         ],
         sweep=report(
-            "results/{dataset}/{model}/classifier/layer_sweep.png",
+            classifier_out.run_file("main", "layer_sweep.png"),
             caption="../report/classifier/layer_sweep.rst",
             category="Tail classifier",
             subcategory="{model}",
@@ -42,11 +43,13 @@ rule classify:
                 "figure": "layer sweep",
             },
         ),
-        sweep_table="results/{dataset}/{model}/classifier/layer_sweep.parquet",
-        densities="results/{dataset}/{model}/classifier/densities.parquet",
-        meta="results/{dataset}/{model}/classifier/meta.json",
+        sweep_table=classifier_out.run_file("main", "layer_sweep.parquet"),
+        densities=classifier_out.run_file("main", "densities.parquet"),
+        meta=classifier_out.run_file("main", "meta.json"),
     log:
-        "results/logs/{dataset}/{model}/classify.log",
+        log_of(classifier_out.run_file("main", "meta.json")),
+    benchmark:
+        benchmark_of(classifier_out.run_file("main", "meta.json"))
     conda:
         ENV
     threads: 2
@@ -55,26 +58,34 @@ rule classify:
         runtime=120,
     params:
         settings=as_json(config["classifier"]),
-        variants=as_json(CLASSIFIER_VARIANTS),
+        variants=as_json(config["classifier"]["variants"]),
+        out_dir=lambda wc, output: str(Path(output.meta).parent),
     shell:
-        "python -m resid_atlas classify --activations $(dirname {input.index})"
-        " --model {wildcards.model} --settings {params.settings:q}"
+        "python -m resid_atlas classifier classify --index {input.index:q} --shards {input.shards:q}"
+        " --model {wildcards.model:q} --settings {params.settings:q}"
         " --variants {params.variants:q} --threads {threads}"
-        " --out-dir $(dirname {output.meta}) 2> {log}"
+        " --out-dir {params.out_dir:q} 2> {log:q}"
 
 
-rule classify_last:
+rule classifier_control:
     input:
-        unpack(lambda wc: classifier_inputs(wc, "activations-last")),
+        index=lambda wc: index_of(wc, "last"),
+        shards=shards("last"),
     output:
-        tables=classifier_files("classifier-last", CLASSIFIER_CONTROL, "parquet"),
-        figures=classifier_files("classifier-last", CLASSIFIER_CONTROL, "png"),
-        sweep="results/{dataset}/{model}/classifier-last/layer_sweep.png",
-        sweep_table="results/{dataset}/{model}/classifier-last/layer_sweep.parquet",
-        densities="results/{dataset}/{model}/classifier-last/densities.parquet",
-        meta="results/{dataset}/{model}/classifier-last/meta.json",
+        tables=classifier_out.tables(config, "control"),
+        figures=[
+            classifier_out.variant_file("control", v, f"{name}.png")
+            for v in classifier_out.variants(config, "control")
+            for name in classifier_out.FIGURES
+        ],
+        sweep=classifier_out.run_file("control", "layer_sweep.png"),
+        sweep_table=classifier_out.run_file("control", "layer_sweep.parquet"),
+        densities=classifier_out.run_file("control", "densities.parquet"),
+        meta=classifier_out.run_file("control", "meta.json"),
     log:
-        "results/logs/{dataset}/{model}/classify-last.log",
+        log_of(classifier_out.run_file("control", "meta.json")),
+    benchmark:
+        benchmark_of(classifier_out.run_file("control", "meta.json"))
     conda:
         ENV
     threads: 2
@@ -83,23 +94,24 @@ rule classify_last:
         runtime=120,
     params:
         settings=as_json(config["classifier"]),
-        variants=as_json(CLASSIFIER_CONTROL),
+        variants=as_json(config["classifier"]["control_variants"]),
+        out_dir=lambda wc, output: str(Path(output.meta).parent),
     shell:
-        "python -m resid_atlas classify --activations $(dirname {input.index})"
-        " --model {wildcards.model} --settings {params.settings:q}"
+        "python -m resid_atlas classifier classify --index {input.index:q} --shards {input.shards:q}"
+        " --model {wildcards.model:q} --settings {params.settings:q}"
         " --variants {params.variants:q} --no-logreg --threads {threads}"
-        " --out-dir $(dirname {output.meta}) 2> {log}"
+        " --out-dir {params.out_dir:q} 2> {log:q}"
 
 
-rule classifier_findings:
+rule classifier_summary:
     input:
-        unpack(classifier_findings_inputs),
+        unpack(classifier_summary_inputs),
     output:
-        summary="results/{dataset}/{model}/classifier/summary.parquet",
-        japanese="results/{dataset}/{model}/classifier/japanese_control.parquet",
-        findings="results/{dataset}/{model}/classifier/findings.parquet",
+        summary=classifier_out.summary("summary"),
+        japanese=classifier_out.summary("japanese_control"),
+        findings=classifier_out.summary("findings"),
     log:
-        "results/logs/{dataset}/{model}/classifier-findings.log",
+        log_of(classifier_out.summary("summary")),
     conda:
         ENV
     threads: 1
@@ -108,13 +120,24 @@ rule classifier_findings:
         runtime=30,
     params:
         settings=as_json(config["classifier"]),
-        control=lambda wc, input: (
-            f"--control $(dirname {input.control})"
-            if "control" in input.keys()
-            else ""
-        ),
+        control=lambda wc, input: input.control if "control" in input.keys() else [],
     shell:
-        "python -m resid_atlas classify-findings --run-dir $(dirname {input.run})"
-        " {params.control} --model {wildcards.model} --settings {params.settings:q}"
-        " --summary {output.summary} --japanese {output.japanese}"
-        " --findings {output.findings} 2> {log}"
+        "python -m resid_atlas classifier summary --tables {input.tables:q}"
+        " --control-tables {params.control:q}"
+        " --model {wildcards.model:q} --settings {params.settings:q}"
+        " --summary {output.summary:q} --japanese {output.japanese:q}"
+        " --findings {output.findings:q} 2> {log:q}"
+
+
+rule classifier_findings:
+    input:
+        atlas_files(classifier_out.summary("findings")),
+    output:
+        classifier_out.STAGE_FINDINGS,
+    log:
+        log_of(classifier_out.STAGE_FINDINGS),
+    localrule: True
+    conda:
+        ENV
+    shell:
+        "python -m resid_atlas classifier findings --findings {input:q} --out {output:q} 2> {log:q}"

@@ -1,34 +1,33 @@
-# Sentence datasets -> results/<dataset>/violations.parquet (the validator) -> corpus.parquet
-# (violations applied, train/test split) -> corpus_summary.parquet/.png and corpus_findings.
-# Extraction reads corpus.parquet only, so it never sees an unvalidated dataset.
-# Opt-in: download_levinson_2024 (runs only for a levinson-2024 entry without path:) and
-# regenerate_corpus (never a default target; `snakemake --cores 1 regenerate_corpus`).
+# Corpus stage (docs/corpus.md): sentence datasets -> results/corpus/<dataset>/violations.parquet
+# (the validator) -> corpus.parquet (violations applied, train/test split) -> summary and
+# findings; the stage's findings stacked over datasets. Extraction reads corpus.parquet only, so
+# it never sees an unvalidated dataset. Opt-in: corpus_download (runs only for a levinson-2024
+# entry without path:) and corpus_regenerate (never a default target).
 
 
-rule download_levinson_2024:
+rule corpus_download:
     output:
-        sentences="resources/downloads/levinson-2024/sentences_20241018_00.json",
-        split="resources/downloads/levinson-2024/seed_42_test_split.json",
+        sentences=f"{corpus_out.DOWNLOAD_DIR}/sentences_20241018_00.json",
+        split=f"{corpus_out.DOWNLOAD_DIR}/seed_42_test_split.json",
     log:
-        "results/logs/downloads/levinson-2024.log",
+        "results/logs/corpus/download.log",
     localrule: True
     conda:
         ENV
     params:
         users=reference_users(),
     shell:
-        "python -m resid_atlas download-reference --file sentences_20241018_00.json"
-        " --file seed_42_test_split.json --out-dir $(dirname {output.sentences})"
-        " --datasets {params.users} 2> {log}"
+        "python -m resid_atlas corpus download --out {output.sentences:q} --out {output.split:q}"
+        " --datasets {params.users:q} 2> {log:q}"
 
 
-rule validate_dataset:
+rule corpus_validate:
     input:
         dataset_inputs,
     output:
-        "results/{dataset}/violations.parquet",
+        corpus_out.VIOLATIONS,
     log:
-        "results/logs/{dataset}/validate.log",
+        log_of(corpus_out.VIOLATIONS),
     conda:
         ENV
     threads: 1
@@ -39,18 +38,18 @@ rule validate_dataset:
         spec=lambda wc: as_json(config["datasets"][wc.dataset]),
         validation=as_json(config["corpus"]["validation"]),
     shell:
-        "python -m resid_atlas validate --name {wildcards.dataset} --spec {params.spec:q}"
-        " --validation {params.validation:q} --out {output} 2> {log}"
+        "python -m resid_atlas corpus validate --name {wildcards.dataset:q} --spec {params.spec:q}"
+        " --validation {params.validation:q} --out {output:q} 2> {log:q}"
 
 
-rule ingest:
+rule corpus_ingest:
     input:
         files=dataset_inputs,
-        violations="results/{dataset}/violations.parquet",
+        violations=corpus_out.VIOLATIONS,
     output:
-        "results/{dataset}/corpus.parquet",
+        corpus_out.CORPUS,
     log:
-        "results/logs/{dataset}/ingest.log",
+        log_of(corpus_out.CORPUS),
     conda:
         ENV
     threads: 1
@@ -61,25 +60,26 @@ rule ingest:
         spec=lambda wc: as_json(config["datasets"][wc.dataset]),
         validation=as_json(config["corpus"]["validation"]),
     shell:
-        "python -m resid_atlas ingest --name {wildcards.dataset} --spec {params.spec:q}"
-        " --validation {params.validation:q} --violations {input.violations} --out {output} 2> {log}"
+        "python -m resid_atlas corpus ingest --name {wildcards.dataset:q} --spec {params.spec:q}"
+        " --validation {params.validation:q} --violations {input.violations:q}"
+        " --out {output:q} 2> {log:q}"
 
 
 rule corpus_summary:
     input:
-        corpus="results/{dataset}/corpus.parquet",
-        violations="results/{dataset}/violations.parquet",
+        corpus=corpus_out.CORPUS,
+        violations=corpus_out.VIOLATIONS,
     output:
-        summary="results/{dataset}/corpus_summary.parquet",
+        summary=corpus_out.SUMMARY,
         figure=report(
-            "results/{dataset}/corpus_summary.png",
+            corpus_out.SUMMARY_FIGURE,
             caption="../report/corpus/summary.rst",
             category="Corpus",
             labels={"dataset": "{dataset}", "figure": "summary"},
         ),
-        findings="results/{dataset}/corpus_findings.parquet",
+        findings=corpus_out.FINDINGS,
     log:
-        "results/logs/{dataset}/corpus_summary.log",
+        log_of(corpus_out.SUMMARY),
     conda:
         ENV
     threads: 1
@@ -91,17 +91,32 @@ rule corpus_summary:
         summary_models=summary_models(),
         min_per_pair=lambda wc: config["datasets"][wc.dataset]["min_per_pair"],
     shell:
-        "python -m resid_atlas corpus-summary --corpus {input.corpus} --violations {input.violations}"
-        " --dataset {wildcards.dataset} --models {params.models:q}"
-        " --summary-models {params.summary_models} --min-per-pair {params.min_per_pair}"
-        " --out {output.summary} --figure {output.figure} --findings {output.findings} 2> {log}"
+        "python -m resid_atlas corpus summary --corpus {input.corpus:q} --violations {input.violations:q}"
+        " --dataset {wildcards.dataset:q} --models {params.models:q}"
+        " --summary-models {params.summary_models:q} --min-per-pair {params.min_per_pair:q}"
+        " --out {output.summary:q} --figure {output.figure:q}"
+        " --findings {output.findings:q} 2> {log:q}"
 
 
-rule regenerate_corpus:
+rule corpus_findings:
+    input:
+        [corpus_out.FINDINGS.format(dataset=d) for d in config["atlas"]["datasets"]],
+    output:
+        corpus_out.STAGE_FINDINGS,
+    log:
+        log_of(corpus_out.STAGE_FINDINGS),
+    localrule: True
+    conda:
+        ENV
+    shell:
+        "python -m resid_atlas corpus findings --findings {input:q} --out {output:q} 2> {log:q}"
+
+
+rule corpus_regenerate:
     output:
         config["corpus"]["regeneration"]["output"],
     log:
-        "results/logs/regenerate_corpus.log",
+        "results/logs/corpus/regenerate.log",
     localrule: True
     conda:
         ENV
@@ -109,5 +124,5 @@ rule regenerate_corpus:
         settings=as_json(config["corpus"]["regeneration"]),
         validation=as_json(config["corpus"]["validation"]),
     shell:
-        "python -m resid_atlas regenerate --settings {params.settings:q}"
-        " --validation {params.validation:q} --out {output} 2> {log}"
+        "python -m resid_atlas corpus regenerate --settings {params.settings:q}"
+        " --validation {params.validation:q} --out {output:q} 2> {log:q}"

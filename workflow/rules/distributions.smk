@@ -1,16 +1,16 @@
-# Distribution atlas ("Beyond Gaussian", METHODS.md section 1): per layer, the 19 families fitted
-# to every subject:attribute pair (fits/) and the KDE minor-mode catalog (modes/); per model the
-# summaries, figures and findings (distributions/).
+# Distributions stage ("Beyond Gaussian", docs/distributions.md): per layer, the 19 families
+# fitted to every subject:attribute pair (fits/) and the KDE minor-mode catalog (modes/); per
+# (dataset, model) the summaries, figures and findings; the stage's findings stacked.
 
 
-rule fits:
+rule distributions_fits:
     input:
-        shard="results/{dataset}/{model}/activations/layer_{layer}.npy",
-        index="results/{dataset}/{model}/activations/index.parquet",
+        shard=shard,
+        index=index_of,
     output:
-        "results/{dataset}/{model}/fits/layer_{layer}.parquet",
+        distributions_out.FITS,
     log:
-        "results/logs/{dataset}/{model}/fits/layer_{layer}.log",
+        log_of(distributions_out.FITS),
     conda:
         ENV
     threads: 1
@@ -18,21 +18,21 @@ rule fits:
         mem_mb=3000,
         runtime=60,
     params:
-        settings=lambda wc: as_json(fit_settings()),
+        settings=settings("distributions", distributions_out.FITS_SETTINGS),
     shell:
-        "OMP_NUM_THREADS=1 python -m resid_atlas fits --shard {input.shard} --index {input.index}"
-        " --model {wildcards.model} --layer {wildcards.layer} --settings {params.settings:q}"
-        " --out {output} 2> {log}"
+        "env OMP_NUM_THREADS=1 python -m resid_atlas distributions fits --shard {input.shard:q}"
+        " --index {input.index:q} --model {wildcards.model:q} --layer {wildcards.layer:q}"
+        " --settings {params.settings:q} --out {output:q} 2> {log:q}"
 
 
-rule modes:
+rule distributions_modes:
     input:
-        shard="results/{dataset}/{model}/activations/layer_{layer}.npy",
-        index="results/{dataset}/{model}/activations/index.parquet",
+        shard=shard,
+        index=index_of,
     output:
-        "results/{dataset}/{model}/modes/layer_{layer}.parquet",
+        distributions_out.MODES,
     log:
-        "results/logs/{dataset}/{model}/modes/layer_{layer}.log",
+        log_of(distributions_out.MODES),
     conda:
         ENV
     threads: 1
@@ -40,51 +40,33 @@ rule modes:
         mem_mb=2000,
         runtime=30,
     params:
-        settings=lambda wc: as_json(mode_settings()),
+        settings=settings("distributions", distributions_out.MODES_SETTINGS),
     shell:
-        "OMP_NUM_THREADS=1 python -m resid_atlas modes --shard {input.shard} --index {input.index}"
-        " --model {wildcards.model} --layer {wildcards.layer} --settings {params.settings:q}"
-        " --out {output} 2> {log}"
+        "env OMP_NUM_THREADS=1 python -m resid_atlas distributions modes --shard {input.shard:q}"
+        " --index {input.index:q} --model {wildcards.model:q} --layer {wildcards.layer:q}"
+        " --settings {params.settings:q} --out {output:q} 2> {log:q}"
 
 
 rule distributions_summary:
     input:
-        fits=distribution_fits,
-        modes=distribution_modes,
-        index="results/{dataset}/{model}/activations/index.parquet",
+        fits=distribution_tables(distributions_out.FITS),
+        modes=distribution_tables(distributions_out.MODES),
+        example=lambda wc: shard(wc, example_layer(wc)),
+        index=index_of,
     output:
-        shares="results/{dataset}/{model}/distributions/family_shares.parquet",
-        criteria="results/{dataset}/{model}/distributions/criteria.parquet",
-        tails="results/{dataset}/{model}/distributions/tails_by_layer.parquet",
-        modes_layer="results/{dataset}/{model}/distributions/modes_by_layer.parquet",
-        modes_attr="results/{dataset}/{model}/distributions/modes_by_attribute.parquet",
-        findings="results/{dataset}/{model}/distributions/findings.parquet",
-        fig_shares=report(
-            "results/{dataset}/{model}/distributions/family_shares.png",
-            caption="../report/distributions/family_shares.rst",
-            category="Distributions",
-            labels={"model": "{model}", "figure": "family shares by layer"},
-        ),
-        fig_modes=report(
-            "results/{dataset}/{model}/distributions/modes_by_layer.png",
-            caption="../report/distributions/modes_by_layer.rst",
-            category="Distributions",
-            labels={"model": "{model}", "figure": "mode characteristics by layer"},
-        ),
-        fig_attr=report(
-            "results/{dataset}/{model}/distributions/secondary_modes_by_attribute.png",
-            caption="../report/distributions/secondary_modes_by_attribute.rst",
-            category="Distributions",
-            labels={"model": "{model}", "figure": "secondary modes by attribute"},
-        ),
-        fig_example=report(
-            "results/{dataset}/{model}/distributions/fit_example.png",
-            caption="../report/distributions/fit_example.rst",
-            category="Distributions",
-            labels={"model": "{model}", "figure": "example fit"},
-        ),
+        tables=[distributions_out.table(n) for n in distributions_out.TABLES],
+        findings=distributions_out.FINDINGS,
+        figures=[
+            report(
+                distributions_out.figure(name),
+                caption=f"../report/distributions/{name}.rst",
+                category="Distributions",
+                labels={"model": "{model}", "figure": name.replace("_", " ")},
+            )
+            for name in distributions_out.FIGURES
+        ],
     log:
-        "results/logs/{dataset}/{model}/distributions-summary.log",
+        log_of(distributions_out.FINDINGS),
     conda:
         ENV
     threads: 1
@@ -92,8 +74,25 @@ rule distributions_summary:
         mem_mb=2000,
         runtime=30,
     params:
-        settings=lambda wc: as_json(config["distributions"]),
+        settings=as_json(config["distributions"]),
+        example_layer=example_layer,
+        out_dir=lambda wc, output: str(Path(output.findings).parent),
     shell:
-        "python -m resid_atlas distributions-summary --fits {input.fits} --modes {input.modes}"
-        " --model {wildcards.model} --settings {params.settings:q}"
-        " --acts-dir $(dirname {input.index}) --out-dir $(dirname {output.shares}) 2> {log}"
+        "python -m resid_atlas distributions summary --fits {input.fits:q} --modes {input.modes:q}"
+        " --model {wildcards.model:q} --settings {params.settings:q}"
+        " --example-shard {input.example:q} --example-layer {params.example_layer:q}"
+        " --index {input.index:q} --out-dir {params.out_dir:q} 2> {log:q}"
+
+
+rule distributions_findings:
+    input:
+        atlas_files(distributions_out.FINDINGS),
+    output:
+        distributions_out.STAGE_FINDINGS,
+    log:
+        log_of(distributions_out.STAGE_FINDINGS),
+    localrule: True
+    conda:
+        ENV
+    shell:
+        "python -m resid_atlas distributions findings --findings {input:q} --out {output:q} 2> {log:q}"

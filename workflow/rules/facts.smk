@@ -1,23 +1,26 @@
-# Basic facts (seed 002): per model, statistics of token activations, weights and gradients,
-# spectra, norms and findings; then all models' findings and the trained vs random-init reading.
+# Facts stage (seed 002, docs/facts.md): per model, statistics of token activations, weights and
+# gradients, spectra, norms and findings; then all models' findings and the trained vs
+# random-init reading.
 
 
-rule facts:
+rule facts_measure:
     input:
-        lambda wc: f"results/{config['facts']['dataset']}/corpus.parquet",
+        corpus_of(config["facts"]["dataset"]),
     output:
-        tables=[f"results/facts/{{model}}/{t}.parquet" for t in FACTS_TABLES],
+        tables=[facts_out.table(t) for t in facts_out.TABLES],
         figures=[
             report(
-                f"results/facts/{{model}}/{f}.png",
+                facts_out.figure(f),
                 caption=f"../report/facts/{f}.rst",
                 category="Facts",
                 labels={"model": "{model}", "figure": f},
             )
-            for f in FACTS_FIGURES
+            for f in facts_out.FIGURES
         ],
     log:
-        "results/logs/facts/{model}.log",
+        log_of(facts_out.table("findings")),
+    benchmark:
+        benchmark_of(facts_out.table("findings"))
     conda:
         ENV
     threads: 2
@@ -28,21 +31,21 @@ rule facts:
     params:
         models=lambda wc: as_json(model_entries(wc.model)),
         settings=as_json(config["facts"]),
+        out_dir=lambda wc, output: str(Path(output.tables[0]).parent),
     shell:
-        "python -m resid_atlas facts --corpus {input} --model {wildcards.model} --models {params.models:q}"
-        " --settings {params.settings:q} --threads {threads} --out-dir results/facts/{wildcards.model} 2> {log}"
+        "python -m resid_atlas facts measure --corpus {input:q} --model {wildcards.model:q}"
+        " --models {params.models:q} --settings {params.settings:q} --threads {threads}"
+        " --out-dir {params.out_dir:q} 2> {log:q}"
 
 
 rule facts_summary:
     input:
-        expand(
-            "results/facts/{model}/findings.parquet", model=config["facts"]["models"]
-        ),
+        [facts_out.table("findings").format(model=m) for m in config["facts"]["models"]],
     output:
-        findings="results/facts/findings.parquet",
-        comparison="results/facts/trained_vs_init.parquet",
+        findings=facts_out.STAGE_FINDINGS,
+        comparison=facts_out.COMPARISON,
     log:
-        "results/logs/facts/summary.log",
+        log_of(facts_out.STAGE_FINDINGS),
     localrule: True
     conda:
         ENV
@@ -51,5 +54,6 @@ rule facts_summary:
     params:
         models=as_json(config["models"]),
     shell:
-        "python -m resid_atlas facts-summary --findings {input} --models {params.models:q}"
-        " --out-findings {output.findings} --out-comparison {output.comparison} 2> {log}"
+        "python -m resid_atlas facts summary --findings {input:q} --models {params.models:q}"
+        " --out-findings {output.findings:q} --out-comparison {output.comparison:q}"
+        " 2> {log:q}"

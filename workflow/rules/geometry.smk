@@ -1,18 +1,18 @@
-# Representation geometry (seed 000, "Representational Vector Similarities"): per layer, the
-# attraction score of every subject:attribute pair (raw and PCA) and the subject/attribute
-# grouping view; per (dataset, model) the summaries, trend, findings and figures.
-# Outputs and columns: docs/geometry.md.
+# Geometry stage (seed 000, "Representational Vector Similarities", docs/geometry.md): per layer,
+# the attraction score of every subject:attribute pair (raw and PCA) and the subject/attribute
+# grouping view; per (dataset, model) the summaries, trend, findings and figures; the stage's
+# findings stacked.
 
 
 rule geometry_layer:
     input:
-        shard="results/{dataset}/{model}/activations/layer_{layer}.npy",
-        index="results/{dataset}/{model}/activations/index.parquet",
+        shard=shard,
+        index=index_of,
     output:
-        scores="results/{dataset}/{model}/geometry/scores/layer_{layer}.parquet",
-        grouping="results/{dataset}/{model}/geometry/grouping/layer_{layer}.parquet",
+        scores=geometry_out.SCORES,
+        grouping=geometry_out.GROUPING,
     log:
-        "results/logs/{dataset}/{model}/geometry/layer_{layer}.log",
+        log_of(geometry_out.SCORES),
     conda:
         ENV
     threads: 1
@@ -20,37 +20,37 @@ rule geometry_layer:
         mem_mb=2000,
         runtime=30,
     params:
-        settings=geometry_settings(*GEOMETRY_LAYER_KEYS),
+        settings=settings("geometry", geometry_out.LAYER_SETTINGS),
     shell:
-        "python -m resid_atlas geometry-layer --shard {input.shard} --index {input.index}"
-        " --dataset {wildcards.dataset} --model {wildcards.model} --layer {wildcards.layer}"
-        " --settings {params.settings:q} --threads {threads}"
-        " --scores {output.scores} --grouping {output.grouping} 2> {log}"
+        "python -m resid_atlas geometry layer --shard {input.shard:q} --index {input.index:q}"
+        " --dataset {wildcards.dataset:q} --model {wildcards.model:q}"
+        " --layer {wildcards.layer:q} --settings {params.settings:q} --threads {threads}"
+        " --scores {output.scores:q} --grouping {output.grouping:q} 2> {log:q}"
 
 
 rule geometry_summary:
     input:
-        scores=geometry_layer_tables("scores"),
-        grouping=geometry_layer_tables("grouping"),
+        scores=geometry_tables(geometry_out.SCORES),
+        grouping=geometry_tables(geometry_out.GROUPING),
     output:
-        summary="results/{dataset}/{model}/geometry/summary.parquet",
-        pulls="results/{dataset}/{model}/geometry/pulls.parquet",
-        trend="results/{dataset}/{model}/geometry/trend.parquet",
-        findings="results/{dataset}/{model}/geometry/findings.parquet",
+        summary=geometry_out.table("summary"),
+        pulls=geometry_out.table("pulls"),
+        trend=geometry_out.table("trend"),
+        findings=geometry_out.table("findings"),
         depth=report(
-            "results/{dataset}/{model}/geometry/figures/depth.png",
+            geometry_out.figure("depth"),
             caption="../report/geometry/depth.rst",
             category="Geometry",
             labels={"model": "{model}", "figure": "distinctiveness by depth"},
         ),
         grouping=report(
-            "results/{dataset}/{model}/geometry/figures/grouping.png",
+            geometry_out.figure("grouping"),
             caption="../report/geometry/grouping.rst",
             category="Geometry",
             labels={"model": "{model}", "figure": "subject vs attribute grouping"},
         ),
     log:
-        "results/logs/{dataset}/{model}/geometry/summary.log",
+        log_of(geometry_out.table("summary")),
     conda:
         ENV
     threads: 1
@@ -58,26 +58,26 @@ rule geometry_summary:
         mem_mb=2000,
         runtime=30,
     params:
-        settings=geometry_settings("variants", "alpha"),
+        settings=settings("geometry", geometry_out.SUMMARY_SETTINGS),
     shell:
-        "python -m resid_atlas geometry-summary --scores {input.scores} --grouping {input.grouping}"
-        " --settings {params.settings:q} --summary {output.summary} --pulls {output.pulls}"
-        " --trend {output.trend} --findings {output.findings} --depth-figure {output.depth}"
-        " --grouping-figure {output.grouping} 2> {log}"
+        "python -m resid_atlas geometry summary --scores {input.scores:q} --grouping {input.grouping:q}"
+        " --settings {params.settings:q} --summary {output.summary:q}"
+        " --pulls {output.pulls:q} --trend {output.trend:q} --findings {output.findings:q}"
+        " --depth-figure {output.depth:q} --grouping-figure {output.grouping:q} 2> {log:q}"
 
 
 rule geometry_heatmaps:
     input:
-        scores=geometry_layer_tables("scores"),
+        scores=geometry_tables(geometry_out.SCORES),
     output:
         grid=report(
-            "results/{dataset}/{model}/geometry/figures/heatmaps_{variant}.png",
+            geometry_out.HEATMAP.replace("{ext}", "png"),
             caption="../report/geometry/heatmaps.rst",
             category="Geometry",
             labels={"model": "{model}", "figure": "attraction heatmaps ({variant})"},
         ),
         gif=report(
-            "results/{dataset}/{model}/geometry/figures/heatmaps_{variant}.gif",
+            geometry_out.HEATMAP.replace("{ext}", "gif"),
             caption="../report/geometry/heatmaps_gif.rst",
             category="Geometry",
             labels={
@@ -86,7 +86,7 @@ rule geometry_heatmaps:
             },
         ),
     log:
-        "results/logs/{dataset}/{model}/geometry/heatmaps_{variant}.log",
+        log_of(geometry_out.HEATMAP.replace("{ext}", "png")),
     wildcard_constraints:
         variant="raw|centred|pca",
     conda:
@@ -96,27 +96,28 @@ rule geometry_heatmaps:
         mem_mb=2000,
         runtime=30,
     params:
-        settings=geometry_settings("gif_frame_ms"),
+        settings=settings("geometry", geometry_out.HEATMAP_SETTINGS),
     shell:
-        "python -m resid_atlas geometry-heatmaps --scores {input.scores} --variant {wildcards.variant}"
-        " --settings {params.settings:q} --grid {output.grid} --gif {output.gif} 2> {log}"
+        "python -m resid_atlas geometry heatmaps --scores {input.scores:q} --variant {wildcards.variant:q}"
+        " --settings {params.settings:q} --grid {output.grid:q} --gif {output.gif:q}"
+        " 2> {log:q}"
 
 
 rule geometry_modes:
     input:
-        scores=geometry_mode_inputs("scores"),
-        modes=geometry_mode_inputs("modes"),
+        scores=geometry_tables(geometry_out.SCORES, covered_only=True),
+        modes=geometry_tables(distributions_out.MODES, covered_only=True),
     output:
-        table="results/{dataset}/{model}/geometry/modes_correlation.parquet",
-        findings="results/{dataset}/{model}/geometry/modes_findings.parquet",
+        table=geometry_out.table("modes_correlation"),
+        findings=geometry_out.table("modes_findings"),
         figure=report(
-            "results/{dataset}/{model}/geometry/figures/modes_correlation.png",
+            geometry_out.figure("modes_correlation"),
             caption="../report/geometry/modes_correlation.rst",
             category="Geometry",
             labels={"model": "{model}", "figure": "mode characteristics vs scores"},
         ),
     log:
-        "results/logs/{dataset}/{model}/geometry/modes.log",
+        log_of(geometry_out.table("modes_correlation")),
     conda:
         ENV
     threads: 1
@@ -124,8 +125,22 @@ rule geometry_modes:
         mem_mb=2000,
         runtime=30,
     params:
-        settings=geometry_settings("correlation", "alpha"),
+        settings=settings("geometry", geometry_out.MODES_SETTINGS),
     shell:
-        "python -m resid_atlas geometry-modes --scores {input.scores} --modes {input.modes}"
-        " --settings {params.settings:q} --out {output.table} --findings {output.findings}"
-        " --figure {output.figure} 2> {log}"
+        "python -m resid_atlas geometry modes --scores {input.scores:q} --modes {input.modes:q}"
+        " --settings {params.settings:q} --out {output.table:q}"
+        " --findings {output.findings:q} --figure {output.figure:q} 2> {log:q}"
+
+
+rule geometry_findings:
+    input:
+        geometry_findings,
+    output:
+        geometry_out.STAGE_FINDINGS,
+    log:
+        log_of(geometry_out.STAGE_FINDINGS),
+    localrule: True
+    conda:
+        ENV
+    shell:
+        "python -m resid_atlas geometry findings --findings {input:q} --out {output:q} 2> {log:q}"

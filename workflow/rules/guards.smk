@@ -1,9 +1,10 @@
 # Planning guard: a catch-all for paths under results/ that no rule makes (a layer beyond the
 # model's depth, a model, dataset or protocol folder that is not in the config, a typo). Its
-# input function (no_rule_guard in common.smk) stops the run while Snakemake builds the job
-# graph, so `snakemake -n` says it too, with one message naming the path and the fix. Its
-# wildcard constraint excludes every path another rule can make, so it is never a candidate
-# beside a real rule, and it never runs. Keep this file the last include of the Snakefile.
+# input function (no_rule_guard in common.smk, the message from resid_atlas.core.planning) stops
+# the run while Snakemake builds the job graph, so `snakemake -n` says it too, with one message
+# naming the path and the fix. Its wildcard constraint excludes every path another rule can make,
+# so it is never a candidate beside a real rule, and it never runs. Keep this file the last
+# include of the Snakefile.
 
 
 rule no_rule_makes:
@@ -19,4 +20,4 @@ rule no_rule_makes:
     conda:
         ENV
     shell:
-        "echo 'unreachable: the input function stops first' > {log}; false"
+        "false 2> {log:q}  # unreachable: the input function stops first"

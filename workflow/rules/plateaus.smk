@@ -1,37 +1,18 @@
-# Activation plateaus and sensitive directions (seed 003, METHODS.md §4). One sweep job per model
-# loads it once and writes every condition's curves (one file per condition); the summary turns
-# them into threshold crossings and figures; the findings table compares conditions and models.
-
-SWEEP_KEYS = (
-    "prompt_length",
-    "prepend_bos",
-    "site_layer",
-    "readout_layer",
-    "reference_prompts",
-    "curves",
-    "steps",
-    "conditions",
-    "triangle",
-    "seed",
-    "device",
-    "batch_size",
-)
+# Plateaus stage (seed 003, docs/plateaus.md): one sweep job per model loads it once and writes
+# every condition's curves (one file per condition); the summary turns them into threshold
+# crossings and figures; the findings compare conditions and models.
 
 
 rule plateaus_sweep:
     input:
         plateaus_source,
     output:
-        curves=[
-            f"results/plateaus/{{model}}/curves/{condition}.parquet"
-            for condition in config["plateaus"]["conditions"]
-        ],
-        triangle="results/plateaus/{model}/triangle.parquet",
-        prompts="results/plateaus/{model}/prompts.parquet",
-        reference="results/plateaus/{model}/reference.npz",
-        meta="results/plateaus/{model}/reference.json",
+        **plateaus_out.SWEEP,
+        curves=plateaus_out.curves(config),
     log:
-        "results/logs/plateaus/{model}/sweep.log",
+        log_of(plateaus_out.SWEEP["meta"]),
+    benchmark:
+        benchmark_of(plateaus_out.SWEEP["meta"])
     conda:
         ENV
     threads: 2
@@ -41,48 +22,33 @@ rule plateaus_sweep:
         gpu=model_gpu(config["plateaus"]["device"]),
     params:
         models=lambda wc: as_json(model_entries(wc.model)),
-        settings=plateaus_settings(*SWEEP_KEYS),
-        source=plateaus_source_arg,
+        settings=settings("plateaus", plateaus_out.SWEEP_SETTINGS),
+        kind=plateaus_source_kind,
+        out_dir=lambda wc, output: str(Path(output.meta).parent),
     shell:
-        "python -m resid_atlas plateaus-sweep --model {wildcards.model} --models {params.models:q}"
-        " --settings {params.settings:q} {params.source} --threads {threads}"
-        " --out-dir $(dirname {output.triangle}) 2> {log}"
+        "python -m resid_atlas plateaus sweep --model {wildcards.model:q} --models {params.models:q}"
+        " --settings {params.settings:q} --source {input:q} --source-kind {params.kind:q}"
+        " --threads {threads}"
+        " --out-dir {params.out_dir:q} 2> {log:q}"
 
 
 rule plateaus_summary:
     input:
-        curves=lambda wc: plateaus_curves(wc.model),
-        triangle="results/plateaus/{model}/triangle.parquet",
+        curves=plateaus_out.curves(config),
+        triangle=plateaus_out.SWEEP["triangle"],
     output:
-        thresholds="results/plateaus/{model}/thresholds.parquet",
-        triangle="results/plateaus/{model}/triangle_crossings.parquet",
-        summary="results/plateaus/{model}/summary.parquet",
-        kl=report(
-            "results/plateaus/{model}/figures/kl_curves.png",
-            caption="../report/plateaus/kl_curves.rst",
-            category="Plateaus",
-            labels={"model": "{model}", "figure": "KL curves"},
-        ),
-        l2=report(
-            "results/plateaus/{model}/figures/l2_curves.png",
-            caption="../report/plateaus/l2_curves.rst",
-            category="Plateaus",
-            labels={"model": "{model}", "figure": "read-out L2 curves"},
-        ),
-        hist=report(
-            "results/plateaus/{model}/figures/thresholds.png",
-            caption="../report/plateaus/thresholds.rst",
-            category="Plateaus",
-            labels={"model": "{model}", "figure": "threshold crossings"},
-        ),
-        tri=report(
-            "results/plateaus/{model}/figures/triangle.png",
-            caption="../report/plateaus/triangle.rst",
-            category="Plateaus",
-            labels={"model": "{model}", "figure": "interpolation triangle"},
-        ),
+        **plateaus_out.SUMMARY,
+        figures=[
+            report(
+                plateaus_out.figure(name),
+                caption=f"../report/plateaus/{name}.rst",
+                category="Plateaus",
+                labels={"model": "{model}", "figure": name.replace("_", " ")},
+            )
+            for name in plateaus_out.FIGURES
+        ],
     log:
-        "results/logs/plateaus/{model}/summary.log",
+        log_of(plateaus_out.SUMMARY["summary"]),
     conda:
         ENV
     threads: 1
@@ -90,27 +56,22 @@ rule plateaus_summary:
         mem_mb=2000,
         runtime=30,
     params:
-        settings=plateaus_settings("threshold", "plateau_kl", "seed", "bootstrap"),
+        settings=settings("plateaus", plateaus_out.SUMMARY_SETTINGS),
+        out_dir=lambda wc, output: str(Path(output.summary).parent),
     shell:
-        "python -m resid_atlas plateaus-summary --model {wildcards.model} --curves {input.curves}"
-        " --triangle {input.triangle} --settings {params.settings:q}"
-        " --out-dir $(dirname {output.thresholds}) 2> {log}"
+        "python -m resid_atlas plateaus summary --model {wildcards.model:q} --curves {input.curves:q}"
+        " --triangle {input.triangle:q} --settings {params.settings:q}"
+        " --out-dir {params.out_dir:q} 2> {log:q}"
 
 
 rule plateaus_findings:
     input:
-        thresholds=expand(
-            "results/plateaus/{model}/thresholds.parquet",
-            model=config["plateaus"]["models"],
-        ),
-        triangles=expand(
-            "results/plateaus/{model}/triangle_crossings.parquet",
-            model=config["plateaus"]["models"],
-        ),
+        thresholds=plateaus_files(plateaus_out.SUMMARY["thresholds"]),
+        triangles=plateaus_files(plateaus_out.SUMMARY["triangle_crossings"]),
     output:
-        "results/plateaus/findings.parquet",
+        plateaus_out.STAGE_FINDINGS,
     log:
-        "results/logs/plateaus/findings.log",
+        log_of(plateaus_out.STAGE_FINDINGS),
     conda:
         ENV
     threads: 1
@@ -119,7 +80,8 @@ rule plateaus_findings:
         runtime=30,
     params:
         models=as_json({m: config["models"][m] for m in config["plateaus"]["models"]}),
-        settings=plateaus_settings("seed", "conditions", "bootstrap"),
+        settings=settings("plateaus", plateaus_out.FINDINGS_SETTINGS),
     shell:
-        "python -m resid_atlas plateaus-findings --thresholds {input.thresholds}"
-        " --models {params.models:q} --settings {params.settings:q} --out {output} 2> {log}"
+        "python -m resid_atlas plateaus findings --thresholds {input.thresholds:q}"
+        " --triangles {input.triangles:q} --models {params.models:q}"
+        " --settings {params.settings:q} --out {output:q} 2> {log:q}"

@@ -1,31 +1,26 @@
-# Stable regions (seed 004): per model, interpolation curves between real activations, sharpness
-# per prompt pair and 2-D slices; then one summary, semantic check and findings across
-# regions.models. Outputs and columns: docs/regions.md.
+# Regions stage (seed 004, docs/regions.md): per model, interpolation curves between real
+# activations, sharpness per prompt pair and 2-D slices; then one summary, semantic check and
+# findings across regions.models.
 
 
-rule regions:
+rule regions_curves:
     input:
-        regions_corpus,
+        corpus_of(config["regions"]["dataset"]),
     output:
-        curves="results/regions/{model}/curves.parquet",
-        sharpness="results/regions/{model}/sharpness.parquet",
-        slices="results/regions/{model}/slices.parquet",
-        anchors="results/regions/{model}/slice_anchors.parquet",
-        meta="results/regions/{model}/meta.json",
-        curves_png=report(
-            "results/regions/{model}/curves.png",
-            caption="../report/regions/curves.rst",
-            category="Stable regions",
-            labels={"model": "{model}", "figure": "interpolation curves"},
-        ),
-        slices_png=report(
-            "results/regions/{model}/slices.png",
-            caption="../report/regions/slices.rst",
-            category="Stable regions",
-            labels={"model": "{model}", "figure": "2-D slices"},
-        ),
+        **regions_out.CURVES,
+        figures=[
+            report(
+                regions_out.figure(name),
+                caption=f"../report/regions/{name}.rst",
+                category="Stable regions",
+                labels={"model": "{model}", "figure": name},
+            )
+            for name in regions_out.CURVES_FIGURES
+        ],
     log:
-        "results/logs/regions/{model}.log",
+        log_of(regions_out.CURVES["meta"]),
+    benchmark:
+        benchmark_of(regions_out.CURVES["meta"])
     conda:
         ENV
     threads: 2
@@ -36,33 +31,34 @@ rule regions:
     params:
         models=lambda wc: as_json(model_entries(wc.model)),
         settings=as_json(config["regions"]),
+        out_dir=lambda wc, output: str(Path(output.meta).parent),
     shell:
-        "python -m resid_atlas regions --corpus {input} --model {wildcards.model}"
+        "python -m resid_atlas regions curves --corpus {input:q} --model {wildcards.model:q}"
         " --models {params.models:q} --settings {params.settings:q} --threads {threads}"
-        " --out-dir $(dirname {output.meta}) 2> {log}"
+        " --out-dir {params.out_dir:q} 2> {log:q}"
 
 
 rule regions_summary:
     input:
-        sharpness=expand(
-            "results/regions/{model}/sharpness.parquet",
-            model=config["regions"]["models"],
-        ),
-        meta=expand(
-            "results/regions/{model}/meta.json", model=config["regions"]["models"]
-        ),
+        sharpness=[
+            regions_out.CURVES["sharpness"].format(model=m)
+            for m in config["regions"]["models"]
+        ],
+        meta=[
+            regions_out.CURVES["meta"].format(model=m)
+            for m in config["regions"]["models"]
+        ],
     output:
-        summary="results/regions/summary.parquet",
-        semantic="results/regions/semantic.parquet",
-        findings="results/regions/findings.parquet",
+        **regions_out.SUMMARY,
+        findings=regions_out.STAGE_FINDINGS,
         figure=report(
-            "results/regions/sharpness.png",
+            regions_out.SUMMARY_FIGURE,
             caption="../report/regions/sharpness.rst",
             category="Stable regions",
             labels={"model": "all", "figure": "sharpness by model"},
         ),
     log:
-        "results/logs/regions/summary.log",
+        log_of(regions_out.SUMMARY["summary"]),
     conda:
         ENV
     threads: 1
@@ -72,7 +68,7 @@ rule regions_summary:
     params:
         settings=as_json(config["regions"]),
     shell:
-        "python -m resid_atlas regions-summary $(dirname {input.meta})"
-        " --settings {params.settings:q} --summary {output.summary}"
-        " --semantic {output.semantic} --findings {output.findings}"
-        " --figure {output.figure} 2> {log}"
+        "python -m resid_atlas regions summary --sharpness {input.sharpness:q} --meta {input.meta:q}"
+        " --settings {params.settings:q} --summary {output.summary:q}"
+        " --semantic {output.semantic:q} --findings {output.findings:q}"
+        " --figure {output.figure:q} 2> {log:q}"

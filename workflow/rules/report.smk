@@ -1,30 +1,38 @@
-# The cross-model report: a DuckDB atlas with one view per table family (workflow/sql/views/),
-# cross-model tables (workflow/sql/report/, Parquet and CSV), figures and the findings page.
-# It reads every analysis's outputs, so it runs after them.
+# Report stage (README, "Query the atlas"): a DuckDB atlas with one view per table family
+# (workflow/sql/views/), cross-model tables (workflow/sql/report/, Parquet and CSV), figures and
+# the findings page. It reads every analysis's outputs, so it runs after them; the SQL files
+# are inputs, so editing one reruns it.
 
 
-rule report:
+rule report_build:
     input:
-        analysis_targets,
+        views=REPORT_VIEWS,
+        tables=REPORT_TABLES,
+        results=report_inputs,
     output:
-        atlas="results/report/atlas.duckdb",
-        tables=expand(
-            "results/report/{name}.{ext}", name=REPORT_TABLES, ext=["parquet", "csv"]
-        ),
-        figures=report(
-            expand("results/report/{name}.png", name=REPORT_FIGURES),
-            caption="../report/report/figures.rst",
-            category="Cross-model report",
-            labels=lambda wc, path: {"figure": Path(path).stem.replace("_", " ")},
-        ),
-        findings=report(
-            "results/report/findings.html",
+        atlas=report_out.ATLAS,
+        tables=[
+            report_out.table(Path(sql).stem, ext)
+            for sql in REPORT_TABLES
+            for ext in ("parquet", "csv")
+        ],
+        figures=[
+            report(
+                report_out.figure(name),
+                caption="../report/report/figures.rst",
+                category="Cross-model report",
+                labels={"figure": name.replace("_", " ")},
+            )
+            for name in report_out.FIGURES
+        ],
+        page=report(
+            report_out.PAGE,
             caption="../report/report/findings.rst",
             category="Cross-model report",
             labels={"figure": "findings page"},
         ),
     log:
-        "results/logs/report.log",
+        log_of(report_out.ATLAS),
     conda:
         ENV
     threads: 1
@@ -32,8 +40,7 @@ rule report:
         mem_mb=2000,
         runtime=30,
     params:
-        sql_dir=SQL_DIR,
-        # The SQL is workflow code outside the rule: its digest reruns the report when it changes.
-        sql_digest=sql_digest(),
+        out_dir=lambda wc, output: str(Path(output.atlas).parent),
     shell:
-        "python -m resid_atlas report --sql-dir {params.sql_dir:q} --out-dir results/report 2> {log}"
+        "python -m resid_atlas report build --views {input.views:q} --tables {input.tables:q}"
+        " --inputs {input.results:q} --out-dir {params.out_dir:q} 2> {log:q}"

@@ -76,7 +76,7 @@ def batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
     return out
 
 
-def extract(
+def extract_shards(
     corpus: pl.DataFrame,
     lm: LoadedModel,
     settings: dict,
@@ -187,3 +187,22 @@ def _meta(lm: LoadedModel, settings: dict, n: int, batch_size: int) -> dict:
             "python": platform.python_version(),
         },
     }
+
+
+def extract(
+    corpus: str,
+    model: str,
+    models: dict,
+    settings: dict,
+    protocol: str,
+    out_dir: str,
+    threads: int | None,
+) -> None:
+    """Step `activations extract`: load `model` once; write every layer's shard, the row index
+    and meta.json of one (dataset, model, protocol) into `out_dir` (activations/outputs.py)."""
+    from resid_atlas.core.devices import set_threads
+    from resid_atlas.models.loading import load_model
+
+    set_threads(threads)
+    lm = load_model(model, models, settings["device"], settings["dtype"])
+    extract_shards(pl.read_parquet(corpus), lm, settings, out_dir, protocol=protocol)

@@ -56,9 +56,12 @@ SWEEP_SCHEMA = {
 }
 
 
-def load_activations(acts_dir: str | Path) -> tuple[pl.DataFrame, list[np.ndarray]]:
-    acts_dir = Path(acts_dir)
-    index_path = acts_dir / "index.parquet"
+def load_activations(
+    index_path: str | Path, shard_paths: list[str]
+) -> tuple[pl.DataFrame, list[np.ndarray]]:
+    """The index and the shards named on the command line, shard k being layer k: never a
+    folder listing, so a shard left over from a deeper model is never read."""
+    index_path = Path(index_path)
     if not index_path.is_file():
         raise AtlasError(f"{index_path}: not found; build the activation shards first.")
     index = pl.read_parquet(index_path)
@@ -73,13 +76,15 @@ def load_activations(acts_dir: str | Path) -> tuple[pl.DataFrame, list[np.ndarra
             f"{index_path}: row {bad['row'][0]} has split '{bad['split'][0]}'; split must be "
             "train or test: rebuild the corpus and shards."
         )
-    paths = sorted(acts_dir.glob("layer_*.npy"), key=lambda p: int(p.stem.split("_")[1]))
-    if not paths:
-        raise AtlasError(f"{acts_dir}: no layer_<L>.npy shards; build the activation shards.")
+    if not shard_paths:
+        raise AtlasError("no layer_<L>.npy shards given; build the activation shards.")
     shards = []
-    for layer, path in enumerate(paths):
+    for layer, path in enumerate(map(Path, shard_paths)):
         if path.stem != f"layer_{layer}":
-            raise AtlasError(f"{acts_dir}: layer_{layer}.npy is missing; rebuild the shards.")
+            raise AtlasError(
+                f"{path}: expected layer_{layer}.npy in position {layer} (one shard per layer, "
+                "in layer order)."
+            )
         shard = np.load(path, mmap_mode="r")
         if shard.ndim != 2 or shard.shape[0] != index.height:
             raise AtlasError(
@@ -97,7 +102,8 @@ def _check_finite(array: np.ndarray, what: str) -> None:
 
 
 def run_classifier(
-    acts_dir: str | Path,
+    index_path: str | Path,
+    shard_paths: list[str],
     model: str,
     settings: dict,
     out_dir: str | Path,
@@ -107,7 +113,7 @@ def run_classifier(
 ) -> dict:
     out_dir = Path(out_dir)
     started = time.perf_counter()
-    index, shards = load_activations(acts_dir)
+    index, shards = load_activations(index_path, shard_paths)
     n_layers = len(shards)
     variants = [parse_variant(v, n_layers) for v in variant_names]
     pairs = sorted(index["pair"].unique().to_list())
@@ -116,12 +122,12 @@ def run_classifier(
     no_train = sorted(set(pairs) - set(train_rows["pair"].to_list()))
     if no_train:
         raise AtlasError(
-            f"{acts_dir}/index.parquet: pair '{no_train[0]}' has no training sentences "
+            f"{index_path}: pair '{no_train[0]}' has no training sentences "
             f"({len(no_train)} such pairs); every pair needs some: add sentences or lower "
             "test_fraction."
         )
     if test.is_empty():
-        raise AtlasError(f"{acts_dir}/index.parquet: no test sentences; set test_fraction > 0.")
+        raise AtlasError(f"{index_path}: no test sentences; set test_fraction > 0.")
     rows_by_pair = [train_rows.filter(pl.col("pair") == p)["row"].to_numpy() for p in pairs]
     test_rows = test["row"].to_numpy()
     needed = list(range(n_layers))  # every layer: the single-layer sweep reads them all
@@ -129,7 +135,7 @@ def run_classifier(
     train_vectors, test_vectors = [], []
     for layer in needed:
         shard = np.asarray(shards[layer], dtype=np.float64)
-        _check_finite(shard, f"{acts_dir}/layer_{layer}.npy")
+        _check_finite(shard, str(shard_paths[layer]))
         train_vectors.append([shard[r] for r in rows_by_pair])
         test_vectors.append(shard[test_rows])
     models = fit_densities(
@@ -192,7 +198,7 @@ def run_classifier(
         logreg_s = time.perf_counter() - t0
     meta = {
         "model": model,
-        "activations": str(acts_dir),
+        "activations": str(Path(index_path).parent),
         "variants": variant_names,
         "pairs": len(pairs),
         "layers": n_layers,
@@ -283,3 +289,23 @@ def sweep_frame(scores, test: pl.DataFrame, pairs: list[str], layers: list[int],
                 )
             )
     return pl.DataFrame(rows, schema=SWEEP_SCHEMA, orient="row")
+
+
+def classify(
+    index: str,
+    shards: list[str],
+    model: str,
+    settings: dict,
+    variants: list[str],
+    logreg: bool,
+    out_dir: str,
+    threads: int,
+) -> None:
+    """Step `classifier classify`: every scoring variant (and the logistic-regression reference
+    when `logreg`) on one model's shards into `out_dir` (names: classifier/outputs.py)."""
+    from resid_atlas.core.devices import set_threads
+
+    set_threads(threads)
+    run_classifier(
+        index, shards, model, settings, out_dir, variants, threads=threads, with_logreg=logreg
+    )

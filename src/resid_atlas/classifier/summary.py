@@ -36,22 +36,37 @@ CONTROL_SCHEMA = {
 }
 
 
+class RunTables(dict):
+    """The per-variant tables of one classifier run, as given on the command line, keyed
+    "<variant>/<name>.parquet"; asking for one that was not given is an error, never a look
+    into the folder."""
+
+    def __init__(self, paths: list[str]):
+        super().__init__({f"{Path(p).parent.name}/{Path(p).name}": Path(p) for p in paths})
+
+    def __missing__(self, key: str) -> Path:
+        raise AtlasError(
+            f"the classifier table {key} was not given to this step; the rule's inputs list "
+            "every variant's tables (workflow/rules/classifier.smk)."
+        )
+
+
 def _read(path: Path) -> pl.DataFrame:
     if not path.is_file():
         raise AtlasError(f"{path}: not found; run the classifier for this model first.")
     return pl.read_parquet(path)
 
 
-def load_runs(run_dir: Path, variants: list[str]) -> dict[str, pl.DataFrame]:
-    return {v: _read(run_dir / v / "metrics.parquet") for v in variants}
+def load_runs(run: RunTables, variants: list[str]) -> dict[str, pl.DataFrame]:
+    return {v: _read(run[f"{v}/metrics.parquet"]) for v in variants}
 
 
-def summary_frame(run_dir: Path, variants: list[str], model: str, protocol: str):
+def summary_frame(run: RunTables, variants: list[str], model: str, protocol: str):
     rows = []
     for v in variants:
-        metrics = _read(run_dir / v / "metrics.parquet")
-        accuracy = _read(run_dir / v / "accuracy.parquet")
-        sinks = _read(run_dir / v / "sinks.parquet")
+        metrics = _read(run[f"{v}/metrics.parquet"])
+        accuracy = _read(run[f"{v}/accuracy.parquet"])
+        sinks = _read(run[f"{v}/sinks.parquet"])
         for level in ("pair", "subject", "attribute"):
             macro = metrics.filter((pl.col("level") == level) & (pl.col("class") == "macro"))
             acc = accuracy.filter(pl.col("level") == level)
@@ -81,14 +96,14 @@ def _ranks(f1: dict[str, float]) -> dict[str, int]:
     return {c: i + 1 for i, c in enumerate(order)}
 
 
-def control_frame(seed_dir: Path, last_dir: Path, variants: list[str], model: str):
+def control_frame(seed: RunTables, last: RunTables, variants: list[str], model: str):
     rows = []
     for v in variants:
-        seed = attribute_f1(_read(seed_dir / v / "metrics.parquet"))
-        last = attribute_f1(_read(last_dir / v / "metrics.parquet"))
-        rs, rl = _ranks(seed), _ranks(last)
-        for attribute in sorted(seed):
-            a, b = seed[attribute], last.get(attribute, math.nan)
+        f1_seed = attribute_f1(_read(seed[f"{v}/metrics.parquet"]))
+        f1_last = attribute_f1(_read(last[f"{v}/metrics.parquet"]))
+        rs, rl = _ranks(f1_seed), _ranks(f1_last)
+        for attribute in sorted(f1_seed):
+            a, b = f1_seed[attribute], f1_last.get(attribute, math.nan)
             rows.append((model, v, attribute, a, b, b - a, rs[attribute], rl.get(attribute)))
     return pl.DataFrame(rows, schema=CONTROL_SCHEMA, orient="row")
 
@@ -279,3 +294,53 @@ def findings_rows(
         )
     )
     return rows
+
+
+def summary(
+    tables: list[str],
+    control_tables: list[str],
+    model: str,
+    settings: dict,
+    out_summary: str,
+    out_japanese: str,
+    out_findings: str,
+) -> None:
+    """Step `classifier summary`: one model's summary, Japanese pooling control and findings,
+    from the run's per-variant tables (and the control run's, when given)."""
+    from resid_atlas.core.atomic import write_parquet
+    from resid_atlas.stats.findings import write_findings
+
+    run = RunTables(tables)
+    variants = settings["variants"]
+    frames = [summary_frame(run, [*variants, "logreg"], model, "seed")]
+    control = pl.DataFrame(schema=CONTROL_SCHEMA)
+    last = RunTables(control_tables) if control_tables else None
+    if last is not None:
+        cvars = settings["control_variants"]
+        frames.append(summary_frame(last, cvars, model, "last"))
+        control = control_frame(run, last, [v for v in cvars if v in variants], model)
+    summary_table = pl.concat(frames)
+    main = settings["findings"]["main_variant"]
+    figures = {
+        "main": str(run[f"{main}/metrics.parquet"].with_name("f1.png")),
+        "tails": str(run["tails/metrics.parquet"].with_name("confusion.png"))
+        if "tails" in variants
+        else "",
+        "control": str(
+            last[f"{settings['control_variants'][0]}/metrics.parquet"].with_name("f1.png")
+        )
+        if last is not None
+        else "",
+    }
+    rules = {**settings["findings"], "sink_factor": settings["sink_factor"]}
+    rows = findings_rows(
+        summary_table,
+        load_runs(run, variants),
+        control if last is not None else None,
+        model,
+        rules,
+        figures,
+    )
+    write_parquet(summary_table, out_summary)
+    write_parquet(control, out_japanese)
+    write_findings(rows, out_findings)

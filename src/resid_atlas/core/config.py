@@ -15,7 +15,7 @@ import yaml
 
 from resid_atlas.core.errors import AtlasError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 SCHEMA_DIR = REPO_ROOT / "workflow" / "schemas"
 
 
@@ -42,6 +42,17 @@ def _copy(value: Any) -> Any:
 
 
 _Validator = _with_defaults(jsonschema.Draft202012Validator)
+
+
+def schema_defaults(*path: str) -> dict:
+    """The schema's defaults of one config section (e.g. "distributions", or "corpus",
+    "validation"): the only place defaults live, for code that runs without a full config."""
+    schema = load_schema("config.schema.yaml")
+    for key in path:
+        schema = schema["properties"][key]
+    instance: dict = {}
+    _Validator(schema).validate(instance)
+    return instance
 
 
 def _key(path) -> str:
@@ -116,7 +127,77 @@ def validate_config(config: dict, where: str = "config") -> dict:
                 )
     if not config["atlas"]["models"]:
         raise AtlasError(f"{where}: atlas.models is empty; list at least one model entry.")
+    for check in (_datasets_named, _facts, _classifier, _regions):
+        problem = check(config)
+        if problem:
+            raise AtlasError(f"{where}: {problem}")
     return config
+
+
+def _datasets_named(config: dict) -> str | None:
+    """Sections that name one dataset (`dataset:`) must name a dataset entry."""
+    datasets = sorted(config["datasets"])
+    for section in ("regions", "plateaus", "facts"):
+        name = config[section]["dataset"]
+        if section == "plateaus" and config[section].get("text_file"):
+            continue
+        if name not in config["datasets"]:
+            extra = ", or set plateaus.text_file" if section == "plateaus" else ""
+            return (
+                f"{section}.dataset is '{name}', which is not a dataset entry; use one of: "
+                f"{', '.join(datasets)}{extra}."
+            )
+    return None
+
+
+def _facts(config: dict) -> str | None:
+    facts = config["facts"]
+    lo, hi = facts["powerlaw_ranks"]
+    if not 0 <= lo < hi <= 1:
+        return (
+            f"facts.powerlaw_ranks is {facts['powerlaw_ranks']}; give two fractions "
+            "0 <= lo < hi <= 1 of the spectrum's length, e.g. [0.01, 0.5]."
+        )
+    lo, hi = facts["tail_range"]
+    if not 0 <= lo < hi <= facts["hist_range"]:
+        return (
+            f"facts.tail_range is {facts['tail_range']}; give 0 <= lo < hi <= "
+            f"facts.hist_range ({facts['hist_range']}), in sd units, e.g. [2, 10]."
+        )
+    return None
+
+
+def _classifier(config: dict) -> str | None:
+    c = config["classifier"]
+    if c["tail_rising"] > c["tail_window"]:
+        return (
+            f"classifier.tail_rising ({c['tail_rising']}) cannot exceed "
+            f"classifier.tail_window ({c['tail_window']}); lower it."
+        )
+    main = c["findings"]["main_variant"]
+    if main not in c["variants"]:
+        return (
+            f"classifier.findings.main_variant '{main}' is not in classifier.variants "
+            f"{c['variants']}; add it there or pick one of them."
+        )
+    return None
+
+
+def _regions(config: dict) -> str | None:
+    r = config["regions"]
+    steps, sharp = r["steps"], r["sharp_above"]
+    if sharp >= steps - 1:
+        return (
+            f"regions.sharp_above = {sharp} cannot be exceeded by a monotone curve with "
+            f"regions.steps = {steps} (sharpness is at most steps - 1 = {steps - 1}); lower "
+            f"sharp_above or raise steps to at least {int(sharp) + 2}."
+        )
+    if r["smooth_below"] >= sharp:
+        return (
+            f"regions.smooth_below ({r['smooth_below']}) must be below regions.sharp_above "
+            f"({sharp}); fix one of them."
+        )
+    return None
 
 
 def _references(config: dict):

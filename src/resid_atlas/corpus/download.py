@@ -103,3 +103,10 @@ def fetch(
             )
     log.info("downloaded %s -> %s (sha256 verified) in %.1f s", url, out, time.monotonic() - start)
     return got
+
+
+def download(out: list[str], datasets: list[str], base_url: str | None, timeout: float) -> None:
+    """Step `corpus download`: each `out` file (named as an upstream file), sha256-checked."""
+    for path in out:
+        kwargs = {"base_url": base_url} if base_url else {}
+        fetch(Path(path).name, path, timeout=timeout, datasets=datasets, **kwargs)

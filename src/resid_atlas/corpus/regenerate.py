@@ -1,6 +1,6 @@
 """Regenerate a sentence corpus with the Anthropic Messages API (as the studies did with Claude).
 
-Opt-in (rule `regenerate_corpus`, never a default target). For every subject x attribute pair of
+Opt-in (rule `corpus_regenerate`, never a default target). For every subject x attribute pair of
 the config it asks for sentences until `per_pair` pass the validator's checks for that attribute
 (empty, duplicate across the whole corpus, attribute rules), then writes the CSV
 `id, subject, attribute, text` and validates it as a whole before it lands.

@@ -180,3 +180,28 @@ def summarise_corpus(
         corpus["text"].str.len_chars().mean(),
     )
     return summary
+
+
+def summary(
+    corpus: str,
+    violations: str,
+    dataset: str,
+    models: dict,
+    summary_models: list[str],
+    min_per_pair: int,
+    out: str,
+    figure: str,
+    findings: str,
+) -> None:
+    """Step `corpus summary`: per-pair counts, lengths and tokens, the figure, the findings."""
+    summarise_corpus(
+        corpus=pl.read_parquet(corpus),
+        violations=pl.read_parquet(violations),
+        dataset=dataset,
+        models=models,
+        summary_models=summary_models,
+        min_per_pair=min_per_pair,
+        out=out,
+        figure=figure,
+        findings=findings,
+    )

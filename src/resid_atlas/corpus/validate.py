@@ -29,6 +29,7 @@ from collections.abc import Iterable
 
 import polars as pl
 
+from resid_atlas.core.config import schema_defaults
 from resid_atlas.core.errors import AtlasError
 
 ATTRIBUTE_RULES = ("upper_case", "lower_case", "japanese", "spanish", "english")
@@ -43,13 +44,7 @@ DEFAULT_CHECKS: dict[str, list[str]] = {
     "in japanese": ["japanese"],
     "in spanish": ["spanish"],
 }
-DEFAULT_SETTINGS = {
-    "attribute_checks": {},
-    "other_attributes": ["english"],
-    "min_ascii_letters": 0.9,
-    "min_japanese_letters": 0.5,
-    "report_rows": 10,
-}
+DEFAULT_SETTINGS = schema_defaults("corpus", "validation")
 
 FIXES = {
     "empty": "write the sentence or remove the row",

@@ -17,8 +17,8 @@ import numpy as np
 import polars as pl
 from scipy.optimize import minimize_scalar
 
+from resid_atlas.core.config import schema_defaults
 from resid_atlas.distributions.families import (
-    FAMILY_NAMES,
     LOGPDF_FLOOR,
     BinnedSample,
     FitResult,
@@ -27,6 +27,7 @@ from resid_atlas.distributions.families import (
     logpdf,
     shape_names,
 )
+from resid_atlas.distributions.outputs import FITS_SETTINGS
 
 log = logging.getLogger(__name__)
 
@@ -70,15 +71,8 @@ FITS_SCHEMA = {
     "tail_status": pl.String,
     **{f"share_k{k}": pl.Float64 for k in K_SHARES},
 }
-DEFAULTS = {
-    "families": list(FAMILY_NAMES),
-    "hist_bins": 150,
-    "bin_width_sd": 0.01,
-    "min_values": 100,
-    "tail_points": 1000,
-    "tail_from_sd": 2.0,
-    "tail_to_sd": 10.0,
-}
+# The schema's defaults of the keys a fit reads (distributions/outputs.py FITS_SETTINGS).
+DEFAULTS = {k: schema_defaults("distributions")[k] for k in FITS_SETTINGS}
 
 
 def tail_shares(values: np.ndarray, mean: float, sd: float) -> dict[str, float]:
@@ -305,3 +299,23 @@ def fit_layer(
     for r in out:
         r["model"], r["layer"] = model, layer
     return pl.DataFrame(out, schema=FITS_SCHEMA)
+
+
+def fits(shard: str, index: str, model: str, layer: int, settings: dict, out: str) -> None:
+    """Step `distributions fits`: every family fitted to every pair of one layer."""
+    import time
+
+    from resid_atlas.activations.shards import load_layer
+    from resid_atlas.core.atomic import write_parquet
+
+    values, rows = load_layer(shard, index)
+    start = time.perf_counter()
+    table = fit_layer(values, rows, model, layer, settings)
+    log.info(
+        "layer %d: %d rows in %.1f s; statuses %s",
+        layer,
+        table.height,
+        time.perf_counter() - start,
+        dict(table["status"].value_counts().iter_rows()),
+    )
+    write_parquet(table, out)

@@ -12,6 +12,7 @@ import numpy as np
 import polars as pl
 from scipy.signal import find_peaks, peak_widths
 
+from resid_atlas.core.config import schema_defaults
 from resid_atlas.distributions.fits import POOLED, describe_sample, layer_samples
 from resid_atlas.stats.kde import kde_on_grid, scott_bandwidth
 
@@ -39,13 +40,15 @@ MODES_SCHEMA = {
     "n_left": pl.Int32,
     "n_right": pl.Int32,
 }
-DEFAULTS = {
-    "bw_factor": 4.5,
-    "grid_points": 1000,
-    "prominence": 1e-4,
-    "distance": 31,
-    "min_values": 100,
+# The mode finder's settings and the distributions keys they come from.
+CONFIG_KEYS = {
+    "bw_factor": "kde_bw_factor",
+    "grid_points": "kde_grid_points",
+    "prominence": "peak_prominence",
+    "distance": "peak_distance",
+    "min_values": "min_values",
 }
+DEFAULTS = {k: schema_defaults("distributions")[v] for k, v in CONFIG_KEYS.items()}
 
 
 def find_modes(values: np.ndarray, settings: dict | None = None) -> list[dict]:
@@ -132,3 +135,22 @@ def modes_layer(
 
 
 __all__ = ["MODES_SCHEMA", "POOLED", "find_modes", "modes_layer"]
+
+
+def modes(shard: str, index: str, model: str, layer: int, settings: dict, out: str) -> None:
+    """Step `distributions modes`: the KDE minor-mode catalog of every pair of one layer.
+    `settings` holds the distributions keys of distributions/outputs.py MODES_SETTINGS."""
+    import logging
+    import time
+
+    from resid_atlas.activations.shards import load_layer
+    from resid_atlas.core.atomic import write_parquet
+
+    values, rows = load_layer(shard, index)
+    kde = {k: settings[v] for k, v in CONFIG_KEYS.items()}
+    start = time.perf_counter()
+    table = modes_layer(values, rows, model, layer, kde)
+    logging.getLogger(__name__).info(
+        "layer %d: %d modes in %.1f s", layer, table.height, time.perf_counter() - start
+    )
+    write_parquet(table, out)

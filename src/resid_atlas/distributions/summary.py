@@ -12,11 +12,12 @@ import numpy as np
 import polars as pl
 from scipy.stats import mannwhitneyu, spearmanr
 
+from resid_atlas.activations.shards import load_layer
 from resid_atlas.core.atomic import write_parquet
 from resid_atlas.core.errors import AtlasError
 from resid_atlas.core.plotting import save_figure
 from resid_atlas.distributions.families import pdf
-from resid_atlas.distributions.fits import POOLED
+from resid_atlas.distributions.fits import POOLED, layer_samples
 from resid_atlas.stats.findings import finding, write_findings
 
 STUDY = "000 beyond-gaussian"
@@ -390,14 +391,20 @@ def attributes_figure(stats: pl.DataFrame, path) -> None:
     save_figure(fig, path)
 
 
-def summarise(
-    fit_paths,
-    mode_paths,
+def summary(
+    fits: list[str],
+    modes: list[str],
     model: str,
     settings: dict,
-    out: Path,
-    acts_dir: Path | None = None,
+    example_shard: str,
+    example_layer: int,
+    index: str,
+    out_dir: str,
 ) -> None:
+    """Step `distributions summary`: family shares, criteria, tails and mode tables, figures and
+    the findings of one (dataset, model) into `out_dir` (names: distributions/outputs.py); the
+    example-fit figure reads `example_shard`, the shard of `example_layer`."""
+    fit_paths, mode_paths, out = fits, modes, Path(out_dir)
     fits = pl.concat([pl.read_parquet(p) for p in fit_paths])
     modes = pl.concat([pl.read_parquet(p) for p in mode_paths])
     out.mkdir(parents=True, exist_ok=True)
@@ -418,28 +425,22 @@ def summarise(
     shares_figure(shares, figs["family_shares"])
     modes_figure(by_layer, figs["modes"])
     attributes_figure(stats, figs["attributes"])
-    layers = sorted(fits["layer"].unique().to_list())
-    layer = settings.get("figure_layer")
-    layer = layers[len(layers) // 2] if layer is None or layer not in layers else layer
+    layer = example_layer
     pair = settings.get("figure_pair") or fits.filter(pl.col("pair") != POOLED)["pair"][0]
     if pair not in set(fits["pair"].unique().to_list()):
         raise AtlasError(
             f"distributions.figure_pair {pair!r} is not a pair of this dataset; use one of the "
             "'subject:attribute' keys in activations/index.parquet, or null."
         )
-    if acts_dir is not None:
-        from resid_atlas.commands.distributions import load_layer
-        from resid_atlas.distributions.fits import layer_samples
-
-        shard, index = load_layer(acts_dir / f"layer_{layer}.npy", acts_dir / "index.parquet")
-        values = next(v for p, _, _, v in layer_samples(shard, index) if p == pair)
-        example_figure(
-            values,
-            fits.filter((pl.col("layer") == layer) & (pl.col("pair") == pair)),
-            modes.filter((pl.col("layer") == layer) & (pl.col("pair") == pair)),
-            f"{model} layer {layer}, {pair}",
-            figs["example"],
-        )
+    shard, rows = load_layer(example_shard, index)
+    values = next(v for p, _, _, v in layer_samples(shard, rows) if p == pair)
+    example_figure(
+        values,
+        fits.filter((pl.col("layer") == layer) & (pl.col("pair") == pair)),
+        modes.filter((pl.col("layer") == layer) & (pl.col("pair") == pair)),
+        f"{model} layer {layer}, {pair}",
+        figs["example"],
+    )
     write_findings(
         claims(shares, fits, stats, by_layer, model, {k: str(v) for k, v in figs.items()}),
         out / "findings.parquet",

@@ -1,8 +1,6 @@
-"""File names of the facts stage (no torch import: the Snakefile plans with this module)."""
+"""Files of the facts stage (no heavy imports: the Snakefile plans with this module)."""
 
 from __future__ import annotations
-
-from resid_atlas.core.errors import AtlasError
 
 TABLES = (
     "activations",
@@ -22,31 +20,23 @@ TABLES = (
 FIGURES = ("activations", "outliers", "weights", "spectra", "norms")
 
 
-def table_path(model: str, name: str) -> str:
-    return f"results/facts/{model}/{name}.parquet"
+DIR = "results/facts/{model}"
+STAGE_FINDINGS = "results/facts/findings.parquet"
+COMPARISON = "results/facts/trained_vs_init.parquet"
 
 
-def figure_path(model: str, name: str) -> str:
-    return f"results/facts/{model}/{name}.png"
+def table(name: str) -> str:
+    return f"{DIR}/{name}.parquet"
 
 
-def check_facts_config(config: dict) -> None:
-    """The cross-references of the facts section that the schema cannot express."""
-    facts = config["facts"]
-    if facts["dataset"] not in config["datasets"]:
-        raise AtlasError(
-            f"config: facts.dataset is '{facts['dataset']}', which is not a dataset entry; use "
-            f"one of: {', '.join(sorted(config['datasets']))}."
-        )
-    lo, hi = facts["powerlaw_ranks"]
-    if not 0 <= lo < hi <= 1:
-        raise AtlasError(
-            f"config: facts.powerlaw_ranks is {facts['powerlaw_ranks']}; give two fractions "
-            "0 <= lo < hi <= 1 of the spectrum's length, e.g. [0.01, 0.5]."
-        )
-    lo, hi = facts["tail_range"]
-    if not 0 <= lo < hi <= facts["hist_range"]:
-        raise AtlasError(
-            f"config: facts.tail_range is {facts['tail_range']}; give 0 <= lo < hi <= "
-            f"facts.hist_range ({facts['hist_range']}), in sd units, e.g. [2, 10]."
-        )
+def figure(name: str) -> str:
+    return f"{DIR}/{name}.png"
+
+
+def targets(config: dict) -> list[str]:
+    per_model = [
+        path.format(model=model)
+        for model in config["facts"]["models"]
+        for path in [*map(table, TABLES), *map(figure, FIGURES)]
+    ]
+    return [*per_model, STAGE_FINDINGS, COMPARISON]

@@ -45,7 +45,7 @@ def stream_settings(settings: dict, n_values: int) -> StreamSettings:
     )
 
 
-def measure(lm: LoadedModel, corpus: pl.DataFrame, settings: dict) -> dict[str, pl.DataFrame]:
+def facts_tables(lm: LoadedModel, corpus: pl.DataFrame, settings: dict) -> dict[str, pl.DataFrame]:
     """Every facts table of one model (the findings included)."""
     model = lm.name
     seed = settings["seed"]
@@ -94,7 +94,7 @@ def measure(lm: LoadedModel, corpus: pl.DataFrame, settings: dict) -> dict[str, 
 
 def run_facts(lm: LoadedModel, corpus: pl.DataFrame, settings: dict, out_dir: str | Path) -> None:
     out_dir = Path(out_dir)
-    t = measure(lm, corpus, settings)
+    t = facts_tables(lm, corpus, settings)
     figure_paths = {name: out_dir / f"{name}.png" for name in FIGURES}
     t["findings"] = findings_frame(
         findings(lm.name, t, settings["verdicts"], {k: str(p) for k, p in figure_paths.items()})
@@ -103,3 +103,16 @@ def run_facts(lm: LoadedModel, corpus: pl.DataFrame, settings: dict, out_dir: st
         fn(lm.name, t, figure_paths[name])
     for name, table in t.items():
         write_parquet(table, out_dir / f"{name}.parquet")
+
+
+def measure(
+    corpus: str, model: str, models: dict, settings: dict, out_dir: str, threads: int | None
+) -> None:
+    """Step `facts measure`: every facts table, figure and the findings of one model into
+    `out_dir` (names: facts/outputs.py)."""
+    from resid_atlas.core.devices import set_threads
+    from resid_atlas.models.loading import load_model
+
+    set_threads(threads)
+    lm = load_model(model, models, settings["device"], settings["dtype"])
+    run_facts(lm, pl.read_parquet(corpus), settings, out_dir)

@@ -305,3 +305,13 @@ def reading(trained: str, init: str) -> str:
 
 def stack(frames: list[pl.DataFrame]) -> pl.DataFrame:
     return pl.concat(frames) if frames else pl.DataFrame(schema=FINDINGS_SCHEMA)
+
+
+def summary(findings: list[str], models: dict, out_findings: str, out_comparison: str) -> None:
+    """Step `facts summary`: every model's findings stacked, and each trained model read against
+    its random-init twin."""
+    from resid_atlas.core.atomic import write_parquet
+
+    stacked = stack([pl.read_parquet(path) for path in findings])
+    write_parquet(stacked, out_findings)
+    write_parquet(compare(stacked, models), out_comparison)

@@ -197,3 +197,11 @@ def modes_figure(table: pl.DataFrame, model: str, path: str | Path, alpha: float
     )
     fig.suptitle(f"{model}: mode characteristics vs attraction scores")
     save_figure(fig, path)
+
+
+def heatmaps(scores: list[str], variant: str, settings: dict, grid: str, gif: str) -> None:
+    """Step `geometry heatmaps`: the heatmap grid and GIF of one score variant across layers."""
+    table = pl.concat([pl.read_parquet(p) for p in scores])
+    model = table["model"][0]
+    heatmap_grid(table, variant, model, grid)
+    heatmap_gif(table, variant, model, gif, settings["gif_frame_ms"])

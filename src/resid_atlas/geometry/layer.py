@@ -190,3 +190,27 @@ def load_layer(
             "shard and the index come from different extractions: re-run the extraction."
         )
     return np.asarray(x[grid.rows], dtype=np.float64), grid
+
+
+def layer(
+    shard: str,
+    index: str,
+    dataset: str,
+    model: str,
+    layer: int,
+    settings: dict,
+    scores: str,
+    grouping: str,
+    threads: int,
+) -> None:
+    """Step `geometry layer`: attraction scores and the grouping view of one layer."""
+    from threadpoolctl import threadpool_limits
+
+    from resid_atlas.core.atomic import write_parquet
+
+    threadpool_limits(threads)  # BLAS threads = the cores Snakemake gave the job
+    x, grid = load_layer(shard, index, settings)
+    log.info("%s: %d rows, %d subjects x %d attributes", shard, len(grid.rows), *grid.shape)
+    score_table, grouping_table = layer_tables(x, grid, settings, dataset, model, layer, shard)
+    write_parquet(score_table, scores)
+    write_parquet(grouping_table, grouping)

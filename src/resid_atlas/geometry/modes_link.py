@@ -1,6 +1,7 @@
 """The link to distributions: per layer, correlation across subject:attribute pairs between the
 characteristics of each pair's minor-mode catalog (the distribution atlas's
-modes/layer_<L>.parquet, schema resid_atlas.distributions.modes.MODES_SCHEMA) and its attraction score.
+modes/layer_<L>.parquet, schema resid_atlas.distributions.modes.MODES_SCHEMA) and its attraction
+score.
 
 Per (layer, pair), from the rows with status "ok" (the pooled sample is left out):
     n_modes, n_left, n_right, n_minor (= n_left + n_right)
@@ -197,3 +198,19 @@ def modes_findings(table: pl.DataFrame, model: str, settings: dict, figure: str)
             figure,
         )
     ]
+
+
+def modes(
+    scores: list[str], modes: list[str], settings: dict, out: str, findings: str, figure: str
+) -> None:
+    """Step `geometry modes`: correlate each layer's mode characteristics with its scores."""
+    from resid_atlas.core.atomic import write_parquet
+    from resid_atlas.geometry.figures import modes_figure
+    from resid_atlas.stats.findings import write_findings
+
+    score_table = pl.concat([pl.read_parquet(p) for p in scores])
+    table = correlate(score_table, read_modes(modes), settings)
+    write_parquet(table, out)
+    model = score_table["model"][0]
+    write_findings(modes_findings(table, model, settings, figure), findings)
+    modes_figure(table, model, figure, settings["alpha"])

@@ -322,3 +322,44 @@ def findings(
         )
     )
     return rows
+
+
+def summary(
+    scores: list[str],
+    grouping: list[str],
+    settings: dict,
+    out_summary: str,
+    out_pulls: str,
+    out_trend: str,
+    out_findings: str,
+    depth_figure: str,
+    grouping_figure: str,
+) -> None:
+    """Step `geometry summary`: per-layer summaries, pulls, the depth trend, the findings and
+    two figures of one (dataset, model) from every layer's tables."""
+    import logging
+    from pathlib import Path
+
+    from resid_atlas.core.atomic import write_parquet
+    from resid_atlas.geometry import figures as draw
+    from resid_atlas.stats.findings import write_findings
+
+    score_frames = [pl.read_parquet(p) for p in scores]
+    grouping_frames = [pl.read_parquet(p) for p in grouping]
+    table, pull_table = summarise(score_frames, grouping_frames, n_layers=len(scores))
+    trend_table = trend(table)
+    model = table["model"][0]
+    variant = headline_variant(settings["variants"])
+    figs = {
+        "depth": depth_figure,
+        "heatmaps": str(Path(depth_figure).with_name(f"heatmaps_{variant}.png")),
+    }
+    rows = findings(table, pull_table, trend_table, model, settings["alpha"], figs)
+    write_parquet(table, out_summary)
+    write_parquet(pull_table, out_pulls)
+    write_parquet(trend_table, out_trend)
+    write_findings(rows, out_findings)
+    draw.depth_figure(table, model, depth_figure)
+    draw.grouping_figure(pl.concat(grouping_frames), model, grouping_figure)
+    for r in rows:
+        logging.getLogger(__name__).info("%s: %s (%s)", r["claim_id"], r["verdict"], r["detail"])

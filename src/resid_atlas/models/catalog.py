@@ -102,12 +102,48 @@ def n_layers(name: str, models: dict) -> int:
         for key in ("n_layer", "num_hidden_layers"):
             if key in config:
                 return int(config[key])
-        from resid_atlas.models.loading import load_config_of
-
-        return int(load_config_of(name, models).num_hidden_layers)
+        return int(random_init_config(name, spec).num_hidden_layers)
     if spec["id"] in KNOWN_LAYERS:
         return KNOWN_LAYERS[spec["id"]]
     raise AtlasError(
         f"model '{name}': the layer count of '{spec['id']}' is not known before download; add "
         "`n_layers: <blocks>` to its config entry so the pipeline can plan per-layer jobs."
     )
+
+
+def resolve_sites(
+    section: str, settings: dict, keys: tuple[str, str], n_layers: int, model: str
+) -> tuple[int, int]:
+    """Two blocks named by `section.keys` (negative values count from the last block): a write
+    site and a later read site, as plateaus (site/readout) and regions (write/read) use them."""
+    out = []
+    for key in keys:
+        value = int(settings[key])
+        layer = value + n_layers if value < 0 else value
+        if not 0 <= layer < n_layers:
+            raise AtlasError(
+                f"{section}.{key} = {value} is outside model '{model}' with {n_layers} blocks; "
+                f"use 0 .. {n_layers - 1} (or -1 for the last block)."
+            )
+        out.append(layer)
+    if out[0] >= out[1]:
+        raise AtlasError(
+            f"{section}.{keys[0]} (block {out[0]}) must come before {section}.{keys[1]} (block "
+            f"{out[1]}) for model '{model}'; the read site has to see the write."
+        )
+    return out[0], out[1]
+
+
+def random_init_config(name: str, spec: dict):
+    """The transformers config a random-init entry (without `like:`) is built from: the same
+    object the loader builds the model from, so the planner and the model agree on its depth."""
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.for_model(spec["architecture"], **spec.get("config", {}))
+    except Exception as exc:  # transformers validates the values (types vary by version)
+        reason = " ".join(str(exc).split())
+        raise AtlasError(
+            f"model '{name}': models.{name}.config is not a valid {spec['architecture']} config "
+            f"({type(exc).__name__}: {reason[:300]}); fix that value."
+        ) from None

@@ -1,17 +1,23 @@
-"""The study's claims as a findings table (resid_atlas.stats.findings): one row per (claim, model), each
-a difference of medians with a percentile-bootstrap 95% interval. A claim holds when the interval
-lies on the claimed side of zero, does not hold when it lies on the other side, and is
-inconclusive when it contains zero; a claim whose conditions were not run says so."""
+"""The study's claims as a findings table (resid_atlas.stats.findings): one row per (claim,
+model), each a difference of medians with a percentile-bootstrap 95% interval. A claim holds when
+the interval lies on the claimed side of zero, does not hold when it lies on the other side, and
+is inconclusive when it contains zero; a claim whose conditions were not run says so."""
 
 from __future__ import annotations
+
+import logging
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 
+from resid_atlas.core.errors import AtlasError
 from resid_atlas.plateaus.crossings import UNITS, censored_sizes, difference_ci
-from resid_atlas.stats.findings import finding
+from resid_atlas.stats.findings import finding, write_findings
 
 STUDY = "003 activation-plateaus"
+
+log = logging.getLogger(__name__)
 
 
 def verdict(low: float, high: float) -> str:
@@ -194,3 +200,41 @@ def twin_claims(
             )
         )
     return rows
+
+
+def findings(
+    thresholds: list[str], triangles: list[str], models: dict, settings: dict, out: str
+) -> None:
+    """Step `plateaus findings`: the study's claims for every model and trained/random-init
+    twin, from each model's thresholds and triangle crossings (given in the same model order)."""
+    s = settings
+    frames, triangle_frames, figs = {}, {}, {}
+    if len(thresholds) != len(triangles):
+        raise AtlasError(
+            f"{len(thresholds)} thresholds tables but {len(triangles)} triangle tables; give one "
+            "of each per model, in the same order."
+        )
+    for path, tri in zip(map(Path, thresholds), triangles, strict=True):
+        frame = pl.read_parquet(path)
+        model = path.parent.name
+        frames[model] = frame
+        triangle_frames[model] = pl.read_parquet(tri)
+        figs[model] = {
+            name: str(path.parent / "figures" / f"{name if name != 'curves' else 'kl_curves'}.png")
+            for name in ("curves", "thresholds", "triangle")
+        }
+    modes = sorted({n.split(".")[2] for n in s["conditions"]}, reverse=True)
+    rows = []
+    for model, frame in frames.items():
+        rows += model_claims(
+            model, frame, triangle_frames[model], modes, s["seed"], figs[model], s["bootstrap"]
+        )
+    for init, entry in models.items():
+        trained = entry.get("like")
+        if init in frames and trained in frames:
+            rows += twin_claims(
+                trained, init, frames, modes, s["seed"], figs[init]["curves"], s["bootstrap"]
+            )
+    write_findings(rows, out)
+    for row in rows:
+        log.info("%s %s: %s (%s)", row["model"], row["claim_id"], row["verdict"], row["detail"])

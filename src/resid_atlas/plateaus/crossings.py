@@ -185,7 +185,9 @@ def difference_ci(
     return value, float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
-def summary(thresholds_frame: pl.DataFrame, seed: int, n_resamples: int = 2000) -> pl.DataFrame:
+def summary_table(
+    thresholds_frame: pl.DataFrame, seed: int, n_resamples: int = 2000
+) -> pl.DataFrame:
     """One row per condition: medians and intervals of crossing and plateau sizes."""
     rows = []
     for (name,), group in thresholds_frame.group_by("condition", maintain_order=True):

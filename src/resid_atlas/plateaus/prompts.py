@@ -21,10 +21,11 @@ PROMPTS_SCHEMA = {
 }
 
 
-def source_texts(corpus: str | Path | None, text_file: str | Path | None) -> list[str]:
-    if text_file:
-        return text_file_lines(text_file)
-    path = Path(corpus)
+def source_texts(source: str | Path, kind: str) -> list[str]:
+    """The prompt texts: the lines of a text file (`kind` "text") or a corpus's sentences."""
+    if kind == "text":
+        return text_file_lines(source)
+    path = Path(source)
     if not path.is_file():
         raise AtlasError(f"{path}: corpus not found; run the ingest step for this dataset first.")
     texts = pl.read_parquet(path, columns=["text"])["text"].to_list()

@@ -7,17 +7,24 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 import torch
 from tqdm import tqdm
 
+from resid_atlas.core.atomic import atomic_path, write_json, write_parquet
+from resid_atlas.core.devices import set_threads
 from resid_atlas.core.errors import AtlasError
+from resid_atlas.models.catalog import resolve_sites
+from resid_atlas.models.loading import load_model
 from resid_atlas.models.readouts import cosine, kl_from_base, l2_distance
-from resid_atlas.models.residual import Patched, PrefixCache, ResidualStream
-from resid_atlas.plateaus.conditions import Condition
+from resid_atlas.models.residual import Patched, PrefixCache, ResidualStream, hook_name
+from resid_atlas.plateaus.conditions import Condition, parse
 from resid_atlas.plateaus.perturb import Vectors, barycentric_grid, path
+from resid_atlas.plateaus.prompts import prompt_windows, prompts_frame, source_texts
+from resid_atlas.plateaus.reference import reference_statistics, site_activations
 
 log = logging.getLogger(__name__)
 
@@ -216,3 +223,56 @@ def run_triangles(
                 )
             )
     return _frame(parts, TRIANGLE_SCHEMA)
+
+
+def sweep(
+    model: str,
+    models: dict,
+    settings: dict,
+    source: str,
+    source_kind: str,
+    out_dir: str,
+    threads: int | None,
+) -> None:
+    """Step `plateaus sweep`: load one model and write every condition's curves, the triangle,
+    the prompts and the reference statistics into `out_dir` (names: plateaus/outputs.py)."""
+    s = settings
+    conditions = [parse(name) for name in s["conditions"]]
+    texts = source_texts(source, source_kind)
+    set_threads(threads)
+    lm = load_model(model, models, s["device"], "float32")
+    site, readout = resolve_sites(
+        "plateaus", s, ("site_layer", "readout_layer"), lm.n_layers, model
+    )
+    windows = prompt_windows(texts, lm.tokenizer, s)
+    stream = ResidualStream(lm.model)
+    acts = {role: site_activations(stream, w, site) for role, w in windows.items()}
+    ref = reference_statistics(acts["reference"])
+    vectors = Vectors(acts["base"], acts["other"], ref, s["seed"])
+    log.info("%s: site %s, read-out %s", model, hook_name(site), hook_name(readout))
+    curves = run_conditions(
+        stream, windows["base"], vectors, conditions, s["steps"], site, readout, model,
+        s["batch_size"],
+    )  # fmt: skip
+    tri = s["triangle"]
+    triangle = run_triangles(
+        stream, windows["base"], vectors, tri["bases"], tri["resolution"], tri["mode"],
+        s["steps"], site, readout, model, s["batch_size"],
+    )  # fmt: skip
+    out = Path(out_dir)
+    for name, frame in curves.items():
+        write_parquet(frame, out / "curves" / f"{name}.parquet")
+    write_parquet(triangle, out / "triangle.parquet")
+    write_parquet(prompts_frame(model, windows, lm.tokenizer), out / "prompts.parquet")
+    with atomic_path(out / "reference.npz") as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, mean=ref.mean, cov=ref.cov, base=acts["base"], other=acts["other"])
+    write_json(
+        {
+            **lm.describe(),
+            **ref.describe(),
+            "site": hook_name(site),
+            "readout": hook_name(readout),
+            "conditions": [c.name for c in conditions],
+        },
+        out / "reference.json",
+    )

@@ -50,26 +50,6 @@ SHARPNESS_SCHEMA = {
 }
 
 
-def resolve_layers(settings: dict, n_layers: int, model: str) -> tuple[int, int]:
-    """Write and read blocks with negative values counted from the end; write must precede read."""
-    out = []
-    for key in ("write_layer", "read_layer"):
-        value = int(settings[key])
-        layer = value + n_layers if value < 0 else value
-        if not 0 <= layer < n_layers:
-            raise AtlasError(
-                f"regions.{key} = {value} is outside model '{model}' with {n_layers} blocks; use "
-                f"0 .. {n_layers - 1} (or -1 for the last block)."
-            )
-        out.append(layer)
-    if out[0] >= out[1]:
-        raise AtlasError(
-            f"regions.write_layer ({out[0]}) must come before regions.read_layer ({out[1]}) for "
-            f"model '{model}'; the read site has to see the write."
-        )
-    return out[0], out[1]
-
-
 @torch.no_grad()
 def clean_runs(
     stream: ResidualStream, windows: np.ndarray, write: int, read: int, batch: int = 64

@@ -13,9 +13,10 @@ import torch
 
 from resid_atlas.core.atomic import write_json, write_parquet
 from resid_atlas.core.errors import AtlasError
+from resid_atlas.models.catalog import resolve_sites
 from resid_atlas.models.loading import LoadedModel
 from resid_atlas.models.residual import ResidualStream, hook_name
-from resid_atlas.regions.curves import clean_runs, pair_curves, resolve_layers
+from resid_atlas.regions.curves import clean_runs, pair_curves
 from resid_atlas.regions.pairs import build_pairs
 from resid_atlas.regions.plots import plot_curves, plot_slices
 from resid_atlas.regions.slices import SLICE_SCHEMA, slice_frame, slice_through
@@ -80,7 +81,9 @@ def run_regions(corpus: pl.DataFrame, lm: LoadedModel, settings: dict, out_dir: 
     model = lm.name
     started = time.perf_counter()
     stream = ResidualStream(lm.model)
-    write, read = resolve_layers(settings, stream.n_layers, model)
+    write, read = resolve_sites(
+        "regions", settings, ("write_layer", "read_layer"), stream.n_layers, model
+    )
     log.info("%s: write %s, read %s", model, hook_name(write), hook_name(read))
     curves, per_pair, prompt_sets, cleans, timings = [], [], {}, {}, {}
     for pairing in settings["pairings"]:
@@ -179,3 +182,16 @@ def training_step(spec: dict) -> int | None:
         return 0
     match = re.search(r"step(\d+)", spec.get("revision") or "")
     return int(match.group(1)) if match else None
+
+
+def curves(
+    corpus: str, model: str, models: dict, settings: dict, out_dir: str, threads: int | None
+) -> None:
+    """Step `regions curves`: one model's interpolation curves, sharpness and 2-D slices into
+    `out_dir` (names: regions/outputs.py)."""
+    from resid_atlas.core.devices import set_threads
+    from resid_atlas.models.loading import load_model
+
+    set_threads(threads)
+    lm = load_model(model, models, settings["device"], settings["dtype"])
+    run_regions(pl.read_parquet(corpus), lm, settings, out_dir)

@@ -86,16 +86,24 @@ def bootstrap_median_difference(x, y, n_resamples: int, seed: int, level: float 
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
-def load_runs(run_dirs: list[str | Path]) -> tuple[pl.DataFrame, dict[str, dict]]:
-    pairs, metas = [], {}
-    for run in map(Path, run_dirs):
-        for name in ("sharpness.parquet", "meta.json"):
-            if not (run / name).is_file():
-                raise AtlasError(f"{run / name} is missing; run the regions stage for that model.")
-        meta = json.loads((run / "meta.json").read_text())
-        metas[meta["model"]] = meta
-        pairs.append(pl.read_parquet(run / "sharpness.parquet"))
-    return pl.concat(pairs), metas
+def load_runs(
+    sharpness: list[str | Path], metas: list[str | Path]
+) -> tuple[pl.DataFrame, dict[str, dict]]:
+    """Every model's sharpness table and meta.json, given as two lists in the same model order."""
+    if len(sharpness) != len(metas):
+        raise AtlasError(
+            f"{len(sharpness)} sharpness tables but {len(metas)} meta.json files; give one of "
+            "each per model, in the same order."
+        )
+    pairs, by_model = [], {}
+    for table, meta_path in zip(map(Path, sharpness), map(Path, metas), strict=True):
+        for path in (table, meta_path):
+            if not path.is_file():
+                raise AtlasError(f"{path} is missing; run the regions stage for that model.")
+        meta = json.loads(meta_path.read_text())
+        by_model[meta["model"]] = meta
+        pairs.append(pl.read_parquet(table))
+    return pl.concat(pairs), by_model
 
 
 def summarise(pairs: pl.DataFrame, metas: dict, settings: dict) -> pl.DataFrame:
@@ -389,3 +397,25 @@ def _trend_rows(head: pl.DataFrame, column: str, figure: str) -> list[dict]:
             )
         )
     return rows
+
+
+def summary(
+    sharpness: list[str],
+    meta: list[str],
+    settings: dict,
+    out_summary: str,
+    out_semantic: str,
+    out_findings: str,
+    figure: str,
+) -> None:
+    """Step `regions summary`: the cross-model summary, semantic check, findings and figure."""
+    from resid_atlas.core.atomic import write_parquet
+    from resid_atlas.regions.plots import plot_summary
+    from resid_atlas.stats.findings import write_findings
+
+    pairs, metas = load_runs(sharpness, meta)
+    table = summarise(pairs, metas, settings)
+    plot_summary(table, figure)
+    write_parquet(table, out_summary)
+    write_parquet(semantic_table(pairs, settings), out_semantic)
+    write_findings(findings_rows(pairs, table, settings, figure), out_findings)

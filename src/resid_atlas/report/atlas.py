@@ -17,9 +17,9 @@ log = logging.getLogger(__name__)
 CATALOG_SCHEMA = {"view": pl.String, "status": pl.String, "n_rows": pl.Int64, "query": pl.String}
 
 
-def sql_files(folder: str | Path) -> dict[str, str]:
-    """{name: SQL} for every .sql file in a folder, in name order."""
-    return {p.stem: p.read_text() for p in sorted(Path(folder).glob("*.sql"))}
+def sql_files(paths: list[str | Path]) -> dict[str, str]:
+    """{name: SQL} of the given .sql files, in name order."""
+    return {p.stem: p.read_text() for p in sorted(map(Path, paths), key=lambda p: p.stem)}
 
 
 def create_views(con: duckdb.DuckDBPyConnection, views: dict[str, str]) -> pl.DataFrame:

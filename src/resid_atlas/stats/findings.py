@@ -53,3 +53,11 @@ def findings_frame(rows: list[dict]) -> pl.DataFrame:
 
 def write_findings(rows: list[dict], path: str | Path) -> None:
     write_parquet(findings_frame(rows), path)
+
+
+def stack_findings(findings: list[str], out: str) -> None:
+    """Step `<stage> findings`: one stage's per-dataset/per-model findings tables stacked into
+    results/<stage>/findings.parquet, the file the report's findings view reads."""
+    frames = [pl.read_parquet(path) for path in findings]
+    stacked = pl.concat(frames) if frames else pl.DataFrame(schema=FINDINGS_SCHEMA)
+    write_parquet(stacked.cast(FINDINGS_SCHEMA), out)
