@@ -35,7 +35,7 @@ from resid_atlas.models.residual import PrefixCache, ResidualStream  # noqa: E40
 from resid_atlas.plateaus.conditions import parse  # noqa: E402
 from resid_atlas.plateaus.perturb import Vectors  # noqa: E402
 from resid_atlas.plateaus.prompts import prompt_windows  # noqa: E402
-from resid_atlas.plateaus.reference import reference_statistics, site_activations  # noqa: E402
+from resid_atlas.plateaus.statistics import reference_statistics, site_activations  # noqa: E402
 from resid_atlas.plateaus.sweep import cached_runner, full_runner, measure  # noqa: E402
 
 CONDITIONS = ["real.random.straight", "cov-random.random.straight", "real.real-other.sphere"]

@@ -26,7 +26,7 @@ from resid_atlas.plateaus.crossings import (
 )
 from resid_atlas.plateaus.perturb import Vectors, barycentric_grid, sphere, straight
 from resid_atlas.plateaus.prompts import prompt_windows
-from resid_atlas.plateaus.reference import (
+from resid_atlas.plateaus.statistics import (
     positive_definite,
     reference_statistics,
     site_activations,

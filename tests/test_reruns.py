@@ -1,4 +1,4 @@
-"""Hardening (issue 12), determinism and idempotence of the tiny config.
+"""Hardening (docs/hardening.md), determinism and idempotence of the tiny config.
 
 - Two clean runs (the shared tiny_run and one here, both `--cores 2`, so every job gets the same
   threads) write identical tables: every Parquet file equal (sorted where row order is not part

@@ -1,4 +1,4 @@
-"""Per-model summaries, figures and findings of the distribution atlas (METHODS.md section 1).
+"""Per-model summaries, figures and findings of the distribution atlas (docs/studies.md, study 000).
 
 Shares count pair samples only (the pooled sample of each layer is excluded)."""
 

@@ -15,7 +15,7 @@ from PIL import Image
 
 from resid_atlas.core.atomic import atomic_path
 from resid_atlas.core.plotting import plt, save_figure
-from resid_atlas.geometry.reference import reference_depth
+from resid_atlas.geometry.published import reference_depth
 
 CMAP = "RdBu_r"  # red: the subject attracts more, blue: the attribute does
 

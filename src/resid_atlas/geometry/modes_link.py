@@ -22,7 +22,7 @@ import polars as pl
 from scipy import stats
 
 from resid_atlas.core.errors import AtlasError
-from resid_atlas.geometry.reference import STUDY
+from resid_atlas.geometry.published import STUDY
 from resid_atlas.geometry.summary import headline_variant
 from resid_atlas.stats.findings import finding
 

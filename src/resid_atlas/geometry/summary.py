@@ -16,7 +16,7 @@ import polars as pl
 from scipy import stats
 
 from resid_atlas.core.errors import AtlasError
-from resid_atlas.geometry.reference import (
+from resid_atlas.geometry.published import (
     GPT2_SMALL_PCA_MEAN_ABS,
     STUDY,
     STUDY_NAMED_ATTRIBUTES,

@@ -1,4 +1,4 @@
-"""Activation plateaus and sensitive directions (METHODS.md §4, Heimersheim & Mendel 2024, with
+"""Activation plateaus and sensitive directions (docs/studies.md, study 003; Heimersheim & Mendel 2024, with
 Lee & Heimersheim's cov-random mixture baseline).
 
 - `conditions`: the (base, direction, mode) grid and its names;

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from resid_atlas.plateaus.conditions import Condition
-from resid_atlas.plateaus.reference import Reference
+from resid_atlas.plateaus.statistics import Reference
 
 # Independent random streams per curve.
 _BASE_COV, _BASE_ISO, _TARGET, _TARGET_2, _ISO_DIR, _TARGET_3 = range(6)

@@ -50,7 +50,7 @@ def prompt_windows(texts: list[str], tokenizer, settings: dict) -> dict[str, np.
         raise AtlasError(
             f"the prompt text yields {len(windows)} windows of {settings['prompt_length']} tokens "
             f"but plateaus needs {need} (2 x curves + reference_prompts); lower plateaus.curves "
-            "or plateaus.reference_prompts, or use a longer text."
+            "or plateaus.statistics_prompts, or use a longer text."
         )
     return {
         "base": windows[:curves],

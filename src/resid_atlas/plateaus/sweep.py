@@ -24,7 +24,7 @@ from resid_atlas.models.residual import Patched, PrefixCache, ResidualStream, ho
 from resid_atlas.plateaus.conditions import Condition, parse
 from resid_atlas.plateaus.perturb import Vectors, barycentric_grid, path
 from resid_atlas.plateaus.prompts import prompt_windows, prompts_frame, source_texts
-from resid_atlas.plateaus.reference import reference_statistics, site_activations
+from resid_atlas.plateaus.statistics import reference_statistics, site_activations
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@
 scipy's: `scotts_factor * bw_factor * std(values, ddof=1)` (Scott: n_eff ** -1/5; with weights,
 scipy's n_eff = sum(w)^2 / sum(w^2) and weighted covariance). Relative error <= 1e-3 wherever the
 density exceeds 1e-6 of its maximum and absolute error <= 1e-4 of the maximum everywhere
-(tests/test_kde.py). Cost: O(n + m log m) instead of O(n x grid).
+(tests/test_distributions.py, test_kde_matches_scipy). Cost: O(n + m log m) instead of O(n x grid).
 
 How: linear binning of the values onto a fine grid that contains the output grid (spacing at most
 kernel sd / 64, so the binning error, about spacing^2 / 8 relative to the kernel's curvature, stays

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 STUDY = "000 beyond-gaussian"
 
-# Mean |attraction score| by layer 0..11 of GPT2-small, PCA to 90% of the variance (METHODS.md §1).
+# Mean |attraction score| by layer 0..11 of GPT2-small, PCA to 90% of the variance (the study, docs/studies.md).
 GPT2_SMALL_PCA_MEAN_ABS = (
     0.750,
     0.262,

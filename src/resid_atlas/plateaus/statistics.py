@@ -127,7 +127,7 @@ def reference_statistics(acts: np.ndarray) -> Reference:
     definite when n <= d or the spectrum is degenerate."""
     if acts.shape[0] < 2:
         raise AtlasError(
-            "plateaus.reference_prompts: at least 2 prompts are needed for a covariance; "
+            "plateaus.statistics_prompts: at least 2 prompts are needed for a covariance; "
             "raise reference_prompts."
         )
     mean = acts.mean(0)
