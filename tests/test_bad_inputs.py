@@ -1,4 +1,5 @@
-"""Hardening (docs/hardening.md), bad inputs at pipeline level: each case is met the way a user meets it
+"""Hardening (docs/hardening.md), bad inputs at pipeline level: each case is met the way a user
+meets it
 (`snakemake` on a temp run directory, or `python -m resid_atlas <command>`) and must end with a
 non-zero exit, one `resid-atlas: error:` message naming the file/row/key and the fix, no
 traceback, and nothing left under results/ but job logs. Function-level checks of the same

@@ -1,4 +1,5 @@
-"""Hardening (docs/hardening.md), interruption: jobs killed with SIGKILL mid-run, then the usual rerun
+"""Hardening (docs/hardening.md), interruption: jobs killed with SIGKILL mid-run, then the usual
+rerun
 (`snakemake --unlock` where Snakemake itself died, then the same command; the default profile
 sets rerun-incomplete) must end with tables identical to an uninterrupted run's, and nothing
 else left under results/.

@@ -16,7 +16,8 @@ def kde_grid(values: np.ndarray, lo: float, hi: float, n_grid: int) -> np.ndarra
     """Scott-bandwidth Gaussian KDE of `values` on np.linspace(lo, hi, n_grid).
 
     The one place the KDE is chosen: resid_atlas.stats.kde's binned FFT KDE, proven against
-    scipy.stats.gaussian_kde in tests/test_distributions.py (and for this use in tests/test_classifier.py);
+    scipy.stats.gaussian_kde in tests/test_distributions.py (and for this use in
+    tests/test_classifier.py);
     `scipy.stats.gaussian_kde(values)(np.linspace(lo, hi, n_grid))` is the one-line swap back."""
     return kde_on_grid(values, (lo, hi, n_grid))[1]
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 STUDY = "000 beyond-gaussian"
 
-# Mean |attraction score| by layer 0..11 of GPT2-small, PCA to 90% of the variance (the study, docs/studies.md).
+# Mean |attraction score| by layer 0..11 of GPT2-small, PCA to 90% of the variance (the study,
+# docs/studies.md).
 GPT2_SMALL_PCA_MEAN_ABS = (
     0.750,
     0.262,

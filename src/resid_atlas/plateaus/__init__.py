@@ -1,5 +1,5 @@
-"""Activation plateaus and sensitive directions (docs/studies.md, study 003; Heimersheim & Mendel 2024, with
-Lee & Heimersheim's cov-random mixture baseline).
+"""Activation plateaus and sensitive directions (docs/studies.md, study 003; Heimersheim &
+Mendel 2024, with Lee & Heimersheim's cov-random mixture baseline).
 
 - `conditions`: the (base, direction, mode) grid and its names;
 - `reference`: real activations at the perturbation site and their mean/covariance;
