@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import ROOT
-from resid_atlas.activations.extract import INDEX_SCHEMA, batches, extract
+from resid_atlas.activations.extract import INDEX_SCHEMA, batches, extract_shards
 from resid_atlas.core.errors import AtlasError
 from resid_atlas.corpus.ingest import build_corpus
 from resid_atlas.models.pooling import prompt_text
@@ -51,7 +51,7 @@ def direct(lm, text, protocol, layer):
 
 
 def test_shards_match_direct_computation(tiny_lm, corpus, tmp_path):
-    extract(corpus, tiny_lm, SETTINGS, tmp_path)
+    extract_shards(corpus, tiny_lm, SETTINGS, tmp_path)
     index = pl.read_parquet(tmp_path / "index.parquet")
     assert index.schema == pl.Schema(INDEX_SCHEMA)
     assert index["id"].to_list() == corpus["id"].to_list()
@@ -67,8 +67,10 @@ def test_shards_match_direct_computation(tiny_lm, corpus, tmp_path):
 
 
 def test_protocols_differ_and_centring_is_optional(tiny_lm, corpus, tmp_path):
-    extract(corpus, tiny_lm, {**SETTINGS, "centring": "none"}, tmp_path / "raw", protocol="last")
-    extract(corpus, tiny_lm, SETTINGS, tmp_path / "seed")
+    extract_shards(
+        corpus, tiny_lm, {**SETTINGS, "centring": "none"}, tmp_path / "raw", protocol="last"
+    )
+    extract_shards(corpus, tiny_lm, SETTINGS, tmp_path / "seed")
     raw = np.load(tmp_path / "raw" / "layer_1.npy")
     seed = np.load(tmp_path / "seed" / "layer_1.npy")
     assert np.abs(raw.mean(1)).max() > 1e-3  # uncentred
@@ -95,7 +97,7 @@ def test_non_finite_activations_fail_without_output(tiny_lm, corpus, tmp_path):
         with pytest.raises(
             AtlasError, match=r"non-finite activation .* blocks\.1\.hook_resid_post"
         ):
-            extract(corpus, tiny_lm, SETTINGS, tmp_path)
+            extract_shards(corpus, tiny_lm, SETTINGS, tmp_path)
     finally:
         handle.remove()
     assert list(tmp_path.iterdir()) == []

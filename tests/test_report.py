@@ -40,9 +40,10 @@ def test_views_resolve_from_the_run_directory(atlas, tiny_run, monkeypatch):
     monkeypatch.chdir(tiny_run)  # views hold paths relative to the repository root
     with duckdb.connect(str(atlas), read_only=True) as con:
         fits = con.sql("SELECT * FROM fits LIMIT 5").pl()
-        models = con.sql("SELECT dataset, model, n_layers FROM models").pl()
+        models = con.sql("SELECT dataset, model, protocol, n_layers FROM models ORDER BY ALL").pl()
     assert {"dataset", "model", "layer", "pair", "family", "sse", "aic"} <= set(fits.columns)
-    assert models.rows() == [("tiny", "tiny-llama", 3)]
+    # one row per extraction: the configured protocol and the Japanese control's `last`
+    assert models.rows() == [("tiny", "tiny-llama", "last", 3), ("tiny", "tiny-llama", "seed", 3)]
 
 
 def test_report_tables_written(tiny_run):

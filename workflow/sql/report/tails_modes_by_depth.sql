@@ -14,6 +14,6 @@ WITH tails AS (
 SELECT t.dataset, t.model, t.layer, (t.layer + 1) / m.n_layers AS rel_depth,
        t.tail_a_median, t.tail_a_mean, c.left_modes, c.right_modes
 FROM tails t
-JOIN models m USING (dataset, model)
+JOIN (SELECT DISTINCT dataset, model, n_layers FROM models) m USING (dataset, model)
 LEFT JOIN counts c USING (dataset, model, layer)
 ORDER BY t.dataset, t.model, t.layer
