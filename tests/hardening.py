@@ -121,21 +121,15 @@ def fake_activations(folder: Path, n_layers: int = 3, d: int = 16, seed: int = 0
 
 def settings(stage: str) -> str:
     """The JSON settings a rule passes to `stage`'s command, picked from the tiny config the
-    way workflow/rules/common.smk picks them."""
+    way the rules pick them (distributions/outputs.py)."""
+    from resid_atlas.distributions.outputs import FITS_SETTINGS, MODES_SETTINGS
+
     config = tiny_config()
     d = config["distributions"]
     if stage == "fits":
-        keys = ("families", "hist_bins", "bin_width_sd", "min_values")
-        keys += ("tail_points", "tail_from_sd", "tail_to_sd")
-        value = {k: d[k] for k in keys}
+        value = {k: d[k] for k in FITS_SETTINGS}
     elif stage == "modes":
-        value = {
-            "bw_factor": d["kde_bw_factor"],
-            "grid_points": d["kde_grid_points"],
-            "prominence": d["peak_prominence"],
-            "distance": d["peak_distance"],
-            "min_values": d["min_values"],
-        }
+        value = {k: d[k] for k in MODES_SETTINGS}
     else:
         value = config[stage]
     return json.dumps(value, sort_keys=True)

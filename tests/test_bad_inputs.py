@@ -1,6 +1,6 @@
 """Hardening (docs/hardening.md), bad inputs at pipeline level: each case is met the way a user
 meets it
-(`snakemake` on a temp run directory, or `python -m resid_atlas <command>`) and must end with a
+(`snakemake` on a temp run directory, or `python -m resid_atlas <stage> <step>`) and must end with a
 non-zero exit, one `resid-atlas: error:` message naming the file/row/key and the fix, no
 traceback, and nothing left under results/ but job logs. Function-level checks of the same
 validators live in test_config.py, test_corpus.py and test_models.py; docs/hardening.md lists
@@ -30,6 +30,8 @@ from conftest import ROOT
 pytestmark = pytest.mark.workflow
 
 TINY_CSV = ROOT / "tests" / "data" / "tiny_corpus.csv"
+VIOLATIONS = "results/corpus/tiny/violations.parquet"
+CORPUS = "results/corpus/tiny/corpus.parquet"
 
 
 # --- config: refused while planning (`snakemake -n`), naming the key, the file and the fix ----
@@ -72,7 +74,7 @@ CONFIG_CASES = {
     ),
     "regions dataset not defined": (
         {"regions": {"dataset": "nosuch"}},
-        ["regions.dataset 'nosuch' is not defined", "use one of: "],
+        ["regions.dataset is 'nosuch', which is not a dataset entry", "use one of: "],
     ),
     "facts dataset not defined": (
         {"facts": {"dataset": "nosuch"}},
@@ -99,40 +101,46 @@ def test_config_that_is_not_yaml(workdir):
 # --- targets: a path no rule makes is refused while planning, with the reason ----------------
 TARGET_CASES = {
     "layer out of range": (
-        "results/tiny/tiny-llama/activations/layer_99.npy",
+        "results/activations/tiny/tiny-llama/seed/layer_99.npy",
         [
-            "results/tiny/tiny-llama/activations/layer_99.npy: model 'tiny-llama' has 3 layers,"
-            " layer_0 .. layer_2",
+            "results/activations/tiny/tiny-llama/seed/layer_99.npy: model 'tiny-llama' has 3 "
+            "layers, layer_0 .. layer_2",
             "ask for one of those",
         ],
     ),
     "layer out of range, per-layer analysis": (
-        "results/tiny/tiny-llama/fits/layer_3.parquet",
-        ["activations/layer_3.npy: model 'tiny-llama' has 3 layers"],
+        "results/distributions/tiny/tiny-llama/fits/layer_3.parquet",
+        ["seed/layer_3.npy: model 'tiny-llama' has 3 layers"],
     ),
     "model not in the config": (
-        "results/tiny/gpt9/geometry/scores/layer_0.parquet",
-        ["results/tiny/gpt9/activations/layer_0.npy: 'gpt9' is not a model entry", "models:"],
+        "results/geometry/tiny/gpt9/scores/layer_0.parquet",
+        [
+            "results/activations/tiny/gpt9/seed/layer_0.npy: 'gpt9' is not a model entry",
+            "models:",
+        ],
     ),
     "dataset not in the config": (
-        "results/nosuch/tiny-llama/activations/layer_0.npy",
-        ["results/nosuch/: 'nosuch' is not a dataset entry of the config", "datasets:"],
+        "results/activations/nosuch/tiny-llama/seed/layer_0.npy",
+        ["results/corpus/nosuch/: 'nosuch' is not a dataset entry of the config", "datasets:"],
     ),
     "protocol folder typo": (
-        "results/tiny/tiny-llama/activations-lats/layer_0.npy",
+        "results/activations/tiny/tiny-llama/lats/layer_0.npy",
         [
-            "results/tiny/tiny-llama/activations-lats/layer_0.npy: 'activations-lats' names the "
-            "protocol 'lats'",
-            "activations-seed, -last, -mean",
+            "results/activations/tiny/tiny-llama/lats/layer_0.npy: 'lats' is not an extraction "
+            "protocol",
+            "seed, last, mean",
         ],
     ),
     "no rule makes it": (
-        "results/tiny/tiny-llama/something.parquet",
-        ["results/tiny/tiny-llama/something.parquet: no rule makes this file", "snakemake -n"],
+        "results/distributions/tiny/tiny-llama/something.parquet",
+        [
+            "results/distributions/tiny/tiny-llama/something.parquet: no rule makes this file",
+            "snakemake -n",
+        ],
     ),
     "typo with a close match": (
-        "results/tiny/corpus_sumary.parquet",
-        ["no rule makes this file; did you mean results/tiny/corpus_summary.parquet"],
+        "results/corpus/tiny/sumary.parquet",
+        ["no rule makes this file; did you mean results/corpus/tiny/summary.parquet"],
     ),
 }
 
@@ -144,7 +152,7 @@ def test_bad_target_is_refused_while_planning(workdir, case):
 
 
 def test_valid_layer_still_plans(workdir):
-    proc = plan(workdir, "results/tiny/tiny-llama/fits/layer_2.parquet")
+    proc = plan(workdir, "results/distributions/tiny/tiny-llama/fits/layer_2.parquet")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "resid-atlas: error" not in proc.stdout + proc.stderr
 
@@ -153,6 +161,7 @@ def test_valid_layer_still_plans(workdir):
 def validate(workdir: Path, path: Path, source: str = "csv", **spec):
     spec = {"source": source, "path": str(path), "min_per_pair": 4, "on_violation": "stop", **spec}
     return cli(
+        "corpus",
         "validate",
         "--name",
         "tiny",
@@ -161,7 +170,7 @@ def validate(workdir: Path, path: Path, source: str = "csv", **spec):
         "--validation",
         "{}",
         "--out",
-        "results/tiny/violations.parquet",
+        VIOLATIONS,
         cwd=workdir,
     )
 
@@ -169,6 +178,7 @@ def validate(workdir: Path, path: Path, source: str = "csv", **spec):
 def ingest(workdir: Path, path: Path, **spec):
     spec = {"source": "csv", "path": str(path), "min_per_pair": 4, "on_violation": "stop", **spec}
     return cli(
+        "corpus",
         "ingest",
         "--name",
         "tiny",
@@ -177,9 +187,9 @@ def ingest(workdir: Path, path: Path, **spec):
         "--validation",
         "{}",
         "--violations",
-        "results/tiny/violations.parquet",
+        VIOLATIONS,
         "--out",
-        "results/tiny/corpus.parquet",
+        CORPUS,
         cwd=workdir,
     )
 
@@ -274,7 +284,7 @@ def test_pair_with_too_few_sentences_stops_ingest(workdir):
         "min_per_pair",
         "on_violation: drop",
         workdir=workdir,
-        allowed=["results/tiny/violations.parquet"],
+        allowed=[VIOLATIONS],
     )
     assert "about politics:in all upper case" in message or "row -" in message
 
@@ -286,7 +296,7 @@ def ingest_csv(workdir: Path, path: Path):
         workdir,
         "--cores",
         "1",
-        "results/tiny/corpus.parquet",
+        CORPUS,
         "--configfile",
         "config/tiny.yaml",
         "extra.yaml",
@@ -306,7 +316,7 @@ def test_empty_text_stops_the_pipeline(workdir):
         "empty",
         "on_violation: drop",
         workdir=workdir,
-        allowed=["results/tiny/violations.parquet"],
+        allowed=[VIOLATIONS],
     )
     assert "fix:" in message
 
@@ -381,15 +391,16 @@ def test_unreachable_hub(workdir, tmp_path):
     """`extract` as its rule runs it, for a hub model, offline with an empty cache."""
     from hardening import tiny_corpus
 
-    corpus = workdir / "results/tiny/corpus.parquet"
+    corpus = workdir / CORPUS
     corpus.parent.mkdir(parents=True)
     tiny_corpus().write_parquet(corpus)
     models = {"pythia": {"source": "hf", "id": "EleutherAI/pythia-70m", "revision": "step1000"}}
     extraction = {**_tiny_section("extraction")}
-    out = workdir / "results/tiny/pythia/activations"
+    out = workdir / "results/activations/tiny/pythia/seed"
     home = tmp_path / "hf-home"
     home.mkdir()
     proc = cli(
+        "activations",
         "extract",
         "--corpus",
         str(corpus),
@@ -399,6 +410,8 @@ def test_unreachable_hub(workdir, tmp_path):
         json.dumps(models),
         "--settings",
         json.dumps(extraction),
+        "--protocol",
+        "seed",
         "--out-dir",
         str(out),
         cwd=workdir,
@@ -410,7 +423,7 @@ def test_unreachable_hub(workdir, tmp_path):
         "HF_HUB_OFFLINE=1",
         "check the id and revision",
         workdir=workdir,
-        allowed=["results/tiny/corpus.parquet"],
+        allowed=[CORPUS],
     )
 
 
@@ -422,9 +435,10 @@ def _tiny_section(name: str) -> dict:
 
 # --- numerics: activation shards with NaN/inf, a constant layer, an all-zero sample -----------
 def per_layer(workdir: Path, command: str, acts: Path, layer: int = 1):
-    out = workdir / "results/tiny/m"
+    out = workdir / "results/distributions/tiny/m"
     if command in ("fits", "modes"):
         return cli(
+            "distributions",
             command,
             "--shard",
             str(acts / f"layer_{layer}.npy"),
@@ -442,7 +456,8 @@ def per_layer(workdir: Path, command: str, acts: Path, layer: int = 1):
         )
     if command == "geometry-layer":
         return cli(
-            command,
+            "geometry",
+            "layer",
             "--shard",
             str(acts / f"layer_{layer}.npy"),
             "--index",
@@ -456,15 +471,18 @@ def per_layer(workdir: Path, command: str, acts: Path, layer: int = 1):
             "--settings",
             settings("geometry"),
             "--scores",
-            str(out / f"geometry/scores/layer_{layer}.parquet"),
+            str(workdir / f"results/geometry/tiny/m/scores/layer_{layer}.parquet"),
             "--grouping",
-            str(out / f"geometry/grouping/layer_{layer}.parquet"),
+            str(workdir / f"results/geometry/tiny/m/grouping/layer_{layer}.parquet"),
             cwd=workdir,
         )
     return cli(
+        "classifier",
         "classify",
-        "--activations",
-        str(acts),
+        "--index",
+        str(acts / "index.parquet"),
+        "--shards",
+        *(str(acts / f"layer_{i}.npy") for i in range(3)),
         "--model",
         "m",
         "--settings",
@@ -473,7 +491,7 @@ def per_layer(workdir: Path, command: str, acts: Path, layer: int = 1):
         '["all", "tails"]',
         "--no-logreg",
         "--out-dir",
-        str(out / "classifier"),
+        str(workdir / "results/classifier/tiny/m"),
         cwd=workdir,
     )
 
@@ -524,7 +542,7 @@ def test_constant_layer(workdir):
     for command in ("fits", "modes"):
         proc = per_layer(workdir, command, acts)
         assert proc.returncode == 0, proc.stderr
-        table = pl.read_parquet(workdir / f"results/tiny/m/{command}/layer_1.parquet")
+        table = pl.read_parquet(workdir / f"results/distributions/tiny/m/{command}/layer_1.parquet")
         assert table["status"].str.starts_with("degenerate sample").all()
     shutil.rmtree(workdir / "results")
     assert_refused(
@@ -547,7 +565,7 @@ def test_all_zero_sample(workdir):
     acts, index = corrupt(workdir, "zero sample")
     pair = index["pair"][0]
     assert per_layer(workdir, "fits", acts).returncode == 0
-    fits = pl.read_parquet(workdir / "results/tiny/m/fits/layer_1.parquet")
+    fits = pl.read_parquet(workdir / "results/distributions/tiny/m/fits/layer_1.parquet")
     assert fits.filter(pl.col("pair") == pair)["status"].str.starts_with("degenerate").all()
     others = fits.filter((pl.col("pair") != pair) & (pl.col("status") == "ok"))
     assert others.height > 0 and others["loglik"].is_finite().all()
@@ -569,14 +587,14 @@ def extract_with(workdir: Path, model_config: str):
         workdir,
         "--cores",
         "2",
-        "results/tiny/tiny-llama/activations/meta.json",
+        "results/activations/tiny/tiny-llama/seed/meta.json",
         "--configfile",
         "config/tiny.yaml",
         "extra.yaml",
     )
 
 
-CORPUS_MADE = ["results/tiny/violations.parquet", "results/tiny/corpus.parquet"]
+CORPUS_MADE = [VIOLATIONS, CORPUS]
 
 
 def test_nonfinite_activations_from_the_model_stop_extraction(workdir):

@@ -43,14 +43,16 @@ def test_seeds_plan_has_hundreds_of_jobs_and_fewer_submissions(seeds_plan):
     total = counts.pop("total")
     assert 100 <= total < 1000, counts
     # six models' 124 layers, each with fits, modes and geometry per layer
-    per_layer = counts["fits"] + counts["modes"] + counts["geometry_layer"]
-    assert counts["fits"] == 12 + 24 + 36 + 12 + 24 + 16
+    per_layer = (
+        counts["distributions_fits"] + counts["distributions_modes"] + counts["geometry_layer"]
+    )
+    assert counts["distributions_fits"] == 12 + 24 + 36 + 12 + 24 + 16
     groups = seeds_plan.count("Group job per_layer_stats")
     assert 0 < groups <= -(-per_layer // 8) + 6  # 8 per-layer jobs per SLURM job
     submissions = total - per_layer + groups
     assert submissions < 250
     # the regions study plans every checkpoint and twin
-    assert counts["regions"] == 14
+    assert counts["regions_curves"] == 14
 
 
 @pytest.mark.workflow
@@ -62,10 +64,11 @@ def test_model_jobs_ask_for_a_gpu_and_the_rest_do_not(seeds_plan):
         res = re.search(r"resources: (.*)", block)
         if rule and res:
             by_rule.setdefault(rule.group(1), res.group(1))
-    model_rules = [r for r in by_rule if r.startswith("extract_")] + ["regions", "facts"]
+    model_rules = [r for r in by_rule if r.startswith("activations_extract_")]
+    model_rules += ["regions_curves", "facts_measure"]
     for rule in model_rules:
         assert "gpu=1" in by_rule[rule], (rule, by_rule[rule])
-    for rule in ("fits", "modes", "ingest"):
+    for rule in ("distributions_fits", "distributions_modes", "corpus_ingest"):
         if rule in by_rule:
             assert "gpu=" not in by_rule[rule] or "gpu=0" in by_rule[rule], rule
 

@@ -128,7 +128,7 @@ def test_download_rule_offline_message_and_config_entry(workdir):
     (workdir / "resources").mkdir()
     start = time.monotonic()
     proc = snakemake("--cores", "1", target, cwd=workdir, check=False, timeout=300)
-    log = workdir / "results/logs/downloads/levinson-2024.log"
+    log = workdir / "results/logs/corpus/download.log"
     if proc.returncode == 0:  # a machine with internet: the pinned file arrived and verified
         assert hashlib.sha256((workdir / target).read_bytes()).hexdigest() == SHA256[SENTENCES]
         return
@@ -156,10 +156,10 @@ def test_reference_through_the_workflow_with_a_local_path(workdir):
             }
         )
     )
-    target = "results/levinson-2024/corpus.parquet"
+    target = "results/corpus/levinson-2024/corpus.parquet"
     proc = snakemake("--cores", "2", target, "--configfile", str(config), cwd=workdir)
     assert "corpus_download" not in proc.stdout + proc.stderr
     df = pl.read_parquet(workdir / target)
     assert df.height == 23_993 and df["pair"].n_unique() == 120
-    v = pl.read_parquet(workdir / "results/levinson-2024/violations.parquet")
+    v = pl.read_parquet(workdir / "results/corpus/levinson-2024/violations.parquet")
     assert set(v["action"]) == {"allowed"} and v.height == 508

@@ -208,5 +208,5 @@ def test_regenerate_rule_end_to_end(api, workdir, monkeypatch):
     out = workdir / "resources/generated/regen.csv"
     corpus = build_corpus({"source": "csv", "path": str(out), "min_per_pair": 6}, "regen")
     assert corpus.height == 24 and len(server.requests) == 1 + 8
-    log = (workdir / "results/logs/corpus_regenerate.log").read_text()
+    log = (workdir / "results/logs/corpus/regenerate.log").read_text()
     assert "retry 1" in log and "wrote" in log
