@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 
-from resid_atlas.models.catalog import entry
+from resid_atlas.models.catalog import entry, local_config
 
 # Millions of parameters of the studies' hub models (their model cards) and the embedded default.
 KNOWN_PARAMS_M = {
@@ -46,6 +46,8 @@ def params_m(name: str, models: dict) -> float:
         if "like" in spec:
             return params_m(spec["like"], models)
         return _from_config(spec.get("config", {}))
+    if spec["source"] == "local":
+        return _from_config(local_config(name, spec))
     key = spec["id"] if spec["source"] == "hf" else spec["gguf_file"]
     if key in KNOWN_PARAMS_M:
         return float(KNOWN_PARAMS_M[key])

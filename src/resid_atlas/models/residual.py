@@ -25,22 +25,40 @@ def hook_name(layer: int) -> str:
 
 
 def find_blocks(model: torch.nn.Module) -> torch.nn.ModuleList:
-    """The decoder blocks: the ModuleList of the base model with one entry per hidden layer
-    (transformer.h in GPT-2, gpt_neox.layers in Pythia, model.layers in Llama/OLMo/Qwen)."""
+    """The decoder blocks: the first ModuleList inside the base model with one entry per hidden
+    layer (transformer.h in GPT-2, gpt_neox.layers in Pythia, model.layers in Llama/OLMo/Qwen,
+    model.decoder.layers in OPT)."""
     n = model.config.num_hidden_layers
-    for module in model.base_model.children():
+    for _, module in model.base_model.named_modules():
         if isinstance(module, torch.nn.ModuleList) and len(module) == n:
             return module
     raise ValueError(f"{type(model).__name__}: no ModuleList of {n} decoder blocks found")
 
 
+# Names of the norm after the last block across families (GPT-2 and Bloom ln_f, OPT
+# final_layer_norm, Llama norm, Phi and Persimmon final_layernorm, MPT norm_f, CTRL layernorm,
+# BioGPT layer_norm).
+FINAL_NORMS = (
+    "ln_f",
+    "final_layer_norm",
+    "norm",
+    "final_layernorm",
+    "norm_f",
+    "final_norm",
+    "layernorm",
+    "layer_norm",
+)
+
+
 def find_final_norm(model: torch.nn.Module) -> torch.nn.Module:
-    """The norm applied after the last block (ln_f, final_layer_norm, norm)."""
-    for name in ("ln_f", "final_layer_norm", "norm"):
-        module = getattr(model.base_model, name, None)
-        if module is not None:
+    """The norm applied after the last block: a module of the base model outside the blocks
+    named as in FINAL_NORMS (blocks hold norms of their own, some also named `norm`)."""
+    blocks = find_blocks(model)
+    inside = {id(m) for m in blocks.modules()}
+    for path, module in model.base_model.named_modules():
+        if id(module) not in inside and path.rpartition(".")[2] in FINAL_NORMS:
             return module
-    raise ValueError(f"{type(model).__name__}: no final norm found")
+    raise ValueError(f"{type(model).__name__}: no final norm found (named one of {FINAL_NORMS})")
 
 
 def _hidden(output):
