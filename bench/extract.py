@@ -33,19 +33,28 @@ from resid_atlas.models.loading import load_model  # noqa: E402
 from resid_atlas.models.pooling import prompt_text  # noqa: E402
 
 
-def gemm_flops(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+def gemm_flops(dtype: torch.dtype, n: int = 2048, repeats: int = 5, device: str = "cpu") -> float:
+    """Measured FLOP/s of an n x n matmul in `dtype` on `device` (GPU: n=8192 is a fairer peak)."""
+    a = torch.randn(n, n, dtype=dtype, device=device)
+    b = torch.randn(n, n, dtype=dtype, device=device)
+    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
     a @ b
+    sync()
     start = time.perf_counter()
     for _ in range(repeats):
         a @ b
+    sync()
     return 2 * n**3 * repeats / (time.perf_counter() - start)
 
 
 def matmul_flops_per_token(model) -> float:
-    """2 x the weights of every Linear in the decoder blocks (the base model's matmul work)."""
+    """2 x the weights of every Linear (and GPT-2's Conv1D) in the base model: its matmul work."""
+    from transformers.pytorch_utils import Conv1D
+
     total = sum(
-        m.weight.numel() for m in model.base_model.modules() if isinstance(m, torch.nn.Linear)
+        m.weight.numel()
+        for m in model.base_model.modules()
+        if isinstance(m, (torch.nn.Linear, Conv1D))
     )
     return 2.0 * total
 
