@@ -8,7 +8,7 @@ padded tokens.
 Also: tokens/s as a fraction of this machine's GEMM throughput measured now in the same dtype
 (the model's matmul FLOPs per token / measured FLOP/s), and bf16's fidelity against float32.
 
-Usage: python bench/extract.py [--sentences N]
+Usage: python bench/extract.py [--sentences N (0: all)] [--device cpu|cuda] [--batch-size 64|auto]
 """
 
 from __future__ import annotations
@@ -75,13 +75,14 @@ def studies_way(lm, texts: list[str], settings: dict) -> tuple[float, int, list[
             for j, r in enumerate(batch):
                 ids[j, : len(r)] = torch.tensor(r)
                 mask[j, : len(r)] = 1
+            ids, mask = ids.to(lm.device), mask.to(lm.device)
             hidden = lm.model(
                 input_ids=ids, attention_mask=mask, output_hidden_states=True
             ).hidden_states
             last = mask.sum(1) - 1
             for layer in range(lm.n_layers):
-                h = hidden[layer + 1][torch.arange(len(batch)), last].float()
-                layers[layer].append((h - h.mean(-1, keepdim=True)).numpy())
+                h = hidden[layer + 1][torch.arange(len(batch), device=lm.device), last].float()
+                layers[layer].append((h - h.mean(-1, keepdim=True)).cpu().numpy())
     return time.perf_counter() - start, n_tokens, [np.concatenate(x) for x in layers]
 
 
@@ -94,22 +95,25 @@ def ours(lm, corpus: pl.DataFrame, settings: dict, out: Path) -> tuple[float, in
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sentences", type=int, default=600)
+    parser.add_argument("--sentences", type=int, default=600, help="0: the whole corpus")
     parser.add_argument("--out", default="/tmp/resid-atlas-bench-extract")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (bench/gpu.sh)")
+    parser.add_argument("--batch-size", default="64", help="ours: a number, or auto (GPU)")
     args = parser.parse_args()
     torch.set_num_threads(2)
     config = load_config(ROOT / "config" / "config.yaml")
-    corpus = build_corpus(config["datasets"]["corpus"], "corpus").sample(
-        args.sentences, seed=0, shuffle=True
-    )
+    corpus = build_corpus(config["datasets"]["corpus"], "corpus")
+    if args.sentences:  # 0: the whole corpus, as the default run extracts it
+        corpus = corpus.sample(args.sentences, seed=0, shuffle=True)
     settings = config["extraction"]
     out = Path(args.out)
     results = {}
     for dtype in ("float32", "bfloat16"):
-        lm = load_model("smollm2-135m", config["models"], device="cpu", dtype=dtype)
-        s = {**settings, "dtype": dtype, "batch_size": 64}
+        lm = load_model("smollm2-135m", config["models"], device=args.device, dtype=dtype)
+        size = args.batch_size if args.batch_size == "auto" else int(args.batch_size)
+        s = {**settings, "dtype": dtype, "batch_size": size, "device": args.device}
         seconds, tokens = ours(lm, corpus, s, out / dtype)
-        peak = gemm_flops(lm.model.dtype)
+        peak = gemm_flops(lm.model.dtype, device=args.device)
         roofline = peak / matmul_flops_per_token(lm.model)
         results[dtype] = tokens / seconds
         print(

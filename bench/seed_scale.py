@@ -20,8 +20,12 @@ tokens/s is also given against this device's measured GEMM throughput in the sam
 model's matmul FLOPs per token x tokens/s / GEMM FLOP/s). `--fidelity` (GPU script) also runs the
 extraction in float32 and compares the two dtypes' shards.
 
+`--from-snapshot` saves each twin with save_pretrained first and loads it from that folder
+(`source: local`), the loading path of trained weights, whose peak memory sizes cluster jobs.
+
 Usage: python bench/seed_scale.py [--sentences 300] [--models gpt2-small-full ...]
-       [--device cpu] [--dtype float32] [--threads 2] [--fidelity] [--json out.jsonl]
+       [--device cpu] [--dtype float32] [--threads 2] [--fidelity] [--from-snapshot]
+       [--json out.jsonl]
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -86,6 +91,25 @@ def sentences(path: Path, n: int) -> pl.DataFrame:
     return df.sample(fraction=1.0, shuffle=True, seed=0).sort("line", maintain_order=True).head(n)
 
 
+def entries(args) -> dict:
+    """The config's model entries; with --snapshot, `args.one` read from its saved folder (the
+    loading path of trained weights, `source: local`, instead of a random initialisation)."""
+    models = config()["models"]
+    if args.snapshot:
+        models[args.one] = {"source": "local", "path": args.snapshot}
+    return models
+
+
+def save_snapshot(args) -> None:
+    """The child that writes `args.save` with its tokenizer to a folder (save_pretrained)."""
+    from transformers import AutoTokenizer
+
+    lm = load_model(args.save, config()["models"], "cpu", "float32")
+    lm.model.save_pretrained(args.snapshot)
+    tokenizer = lm.tokenizer if args.tokenizer == "byte" else args.tokenizer
+    AutoTokenizer.from_pretrained(tokenizer).save_pretrained(args.snapshot)
+
+
 def save_bpe(folder: Path, models: dict) -> None:
     from resid_atlas.models.loading import load_tokenizer
 
@@ -109,11 +133,11 @@ def one_model(args) -> dict:
     from transformers import AutoTokenizer
 
     torch.set_num_threads(args.threads)
-    models = config()["models"]
+    models = entries(args)
     start = time.perf_counter()
     lm = load_model(args.one, models, args.device, args.dtype)
     load_s = time.perf_counter() - start
-    if args.tokenizer != "byte":
+    if args.tokenizer != "byte" and not args.snapshot:
         lm.tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
     device = lm.device
     corpus = sentences(Path(args.dataset), args.sentences)
@@ -127,6 +151,7 @@ def one_model(args) -> dict:
         "max_tokens": 256,
     }
     out: dict = {"model": args.one, "device": str(device), "dtype": args.dtype, "load_s": load_s}
+    out["source"] = models[args.one]["source"]
     out["params_m"] = sum(p.numel() for p in lm.model.parameters()) / 1e6
     out |= {"n_layers": lm.n_layers, "d_model": lm.d_model}
     with tempfile.TemporaryDirectory() as tmp:
@@ -191,7 +216,7 @@ def fidelity(lm, args, corpus, settings, tmp: Path) -> dict:
     """The same extraction in float32; per-layer max |diff| / sd and the worst layer's KS."""
     from scipy.stats import ks_2samp
 
-    ref = load_model(args.one, config()["models"], args.device, "float32")
+    ref = load_model(args.one, entries(args), args.device, "float32")
     ref.tokenizer = lm.tokenizer
     extract(corpus, ref, {**settings, "dtype": "float32"}, tmp / "float32")
     del ref
@@ -256,10 +281,21 @@ def main() -> None:
     p.add_argument("--tokenizer", default="bpe", help="bpe (SmolLM2's), byte, or a folder")
     p.add_argument("--fidelity", action="store_true", help="compare with a float32 extraction")
     p.add_argument("--json", help="append each model's row to this JSON-lines file")
+    p.add_argument(
+        "--from-snapshot",
+        action="store_true",
+        help="save each twin with save_pretrained first and time it loaded from that folder "
+        "(source: local, the loading path and peak memory of trained weights)",
+    )
     p.add_argument("--one", help=argparse.SUPPRESS)
+    p.add_argument("--save", help=argparse.SUPPRESS)
+    p.add_argument("--snapshot", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.batch_size != "auto":
         args.batch_size = int(args.batch_size)
+    if args.save:
+        save_snapshot(args)
+        return
     if args.one:
         print(json.dumps(one_model(args)), flush=True)
         return
@@ -276,7 +312,14 @@ def main() -> None:
             for key in ("steps", "device", "dtype", "batch_size", "threads", "dataset"):
                 cmd += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
             cmd += ["--tokenizer", tokenizer] + (["--fidelity"] if args.fidelity else [])
+            if args.from_snapshot:
+                folder = str(Path(tmp) / model)
+                save = [sys.executable, __file__, "--save", model, "--snapshot", folder]
+                subprocess.run([*save, "--tokenizer", tokenizer], check=True)
+                cmd += ["--snapshot", folder]
             proc = subprocess.run(cmd, capture_output=True, text=True)
+            if args.from_snapshot:
+                shutil.rmtree(folder)
             if proc.returncode != 0:
                 print(f"{model}: failed\n{proc.stderr[-3000:]}", flush=True)
                 continue
@@ -287,6 +330,8 @@ def main() -> None:
                 with open(args.json, "a") as fh:
                     fh.write(json.dumps(row) + "\n")
     basis = "CPU seconds (one idle core)" if args.device == "cpu" else "wall time"
+    if args.from_snapshot:
+        basis += "; models loaded from save_pretrained folders (source: local)"
     print(
         f"\n{args.device}, {args.dtype}, {args.threads} threads, extrapolated from {basis}; "
         f"load average {os.getloadavg()[0]:.1f}; full scale = "

@@ -38,6 +38,15 @@ TINY_SHAPES = {
 }
 
 
+# The suite's CUDA tests (marked `cuda` and `needs_cuda`, run by bench/gpu.sh): skipped without
+# a GPU, unless RESID_ATLAS_REQUIRE_CUDA=1 makes that a failure (a GPU check must not pass by
+# skipping).
+needs_cuda = pytest.mark.skipif(
+    not torch.cuda.is_available() and os.environ.get("RESID_ATLAS_REQUIRE_CUDA") != "1",
+    reason="needs a CUDA GPU",
+)
+
+
 def tiny_entry(architecture: str, seed: int = 0) -> dict:
     return {
         "source": "random-init",

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, tiny_entry
+from conftest import ROOT, needs_cuda, tiny_entry
 from resid_atlas.activations.extract import extract_shards
 from resid_atlas.core import devices
 from resid_atlas.core.config import validate_config
@@ -158,7 +158,8 @@ def test_load_model_checks_the_dtype_before_loading(monkeypatch):
         load_model("tiny", {"tiny": tiny_entry("gpt2")}, device="cuda", dtype="bfloat16")
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.cuda
+@needs_cuda
 def test_auto_batch_fits_on_a_real_gpu(tmp_path):
     lm = load_model("tiny", {"tiny": tiny_entry("llama")}, device="cuda")
     seq = 128

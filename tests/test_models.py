@@ -82,3 +82,87 @@ def test_layer_counts_known_without_download():
 def test_unknown_model_name():
     with pytest.raises(AtlasError, match="model 'nope' is not a config entry"):
         load_model("nope", {"a": tiny_entry("gpt2")})
+
+
+@pytest.fixture
+def snapshot(tmp_path):
+    """A tiny model and its tokenizer written by save_pretrained, as a filled cache would hold."""
+    lm = load_model("t", {"t": tiny_entry("llama", seed=5)}, device="cpu")
+    folder = tmp_path / "snapshot"
+    lm.model.save_pretrained(folder)
+    lm.tokenizer.save_pretrained(folder)
+    return lm, folder
+
+
+@pytest.fixture
+def no_network(monkeypatch, tmp_path):
+    """Any connection attempt fails the test; the HF cache is an empty folder."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a network connection was attempted")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf-home"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+
+
+def test_local_snapshot_loads_offline(snapshot, no_network, tiny_config):
+    from resid_atlas.core.cluster import params_m
+    from resid_atlas.core.config import validate_config
+
+    original, folder = snapshot
+    models = {"snap": {"source": "local", "path": str(folder), "description": "saved"}}
+    tiny_config["models"].update(models)
+    validate_config(tiny_config)  # the schema knows `source: local`
+    lm = load_model("snap", models, device="cpu")
+    ids = torch.tensor([[256, 72, 105, 33, 10]])
+    torch.testing.assert_close(lm.model(ids).logits, original.model(ids).logits, rtol=0, atol=0)
+    text = "Une phrase, 日本語も。"
+    assert lm.tokenizer(text)["input_ids"] == original.tokenizer(text)["input_ids"]
+    assert lm.describe()["source"] == "local" and lm.describe()["path"] == str(folder)
+    # Planning reads the folder's config.json (no torch, no download).
+    assert n_layers("snap", models) == 3
+    assert params_m("snap", models) > 0
+
+
+def test_local_snapshot_errors_name_the_folder(snapshot, tmp_path):
+    _, folder = snapshot
+    missing = {"m": {"source": "local", "path": str(tmp_path / "absent")}}
+    with pytest.raises(AtlasError, match=r"models.m.path .*absent does not exist"):
+        load_model("m", missing, device="cpu")
+    with pytest.raises(AtlasError, match="does not exist"):
+        n_layers("m", missing)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(AtlasError, match="has no config.json"):
+        load_model("m", {"m": {"source": "local", "path": str(tmp_path / "empty")}})
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(AtlasError, match=r"could not load the model from .*save_pretrained"):
+        load_model("m", {"m": {"source": "local", "path": str(folder)}}, device="cpu")
+
+
+def test_hub_entry_loads_what_the_download_returns(snapshot, monkeypatch):
+    """The hub path up to the download: the id, revision and dtype reach from_pretrained, and
+    what it returns (here the snapshot, standing in for the download) passes the load check."""
+    original, folder = snapshot
+    calls = []
+
+    def fake(loader):
+        real = loader.from_pretrained
+
+        def download(model_id, **kwargs):
+            calls.append((loader.__name__, model_id, kwargs.get("revision"), kwargs.get("dtype")))
+            return real(folder, local_files_only=True, **kwargs)
+
+        return download
+
+    for loader in (transformers.AutoModelForCausalLM, transformers.AutoTokenizer):
+        monkeypatch.setattr(loader, "from_pretrained", fake(loader))
+    models = {"h": {"source": "hf", "id": "org/tiny", "revision": "step8"}}
+    lm = load_model("h", models, device="cpu", dtype="float32")
+    assert calls == [
+        ("AutoModelForCausalLM", "org/tiny", "step8", torch.float32),
+        ("AutoTokenizer", "org/tiny", "step8", None),
+    ]
+    ids = torch.tensor([[256, 1, 2, 3]])
+    torch.testing.assert_close(lm.model(ids).logits, original.model(ids).logits, rtol=0, atol=0)

@@ -68,6 +68,13 @@ def _hub_error(name: str, spec: dict, exc: Exception) -> AtlasError:
     )
 
 
+_WHAT = {
+    "AutoModelForCausalLM": "the model",
+    "AutoTokenizer": "the tokenizer",
+    "AutoConfig": "the config",
+}
+
+
 def _pretrained(name: str, spec: dict, loader, **kwargs):
     """`loader.from_pretrained` for a gguf-package or hf entry, with one clear error per failure."""
     if spec["source"] == "gguf-package":
@@ -82,7 +89,7 @@ def _pretrained(name: str, spec: dict, loader, **kwargs):
         except Exception as exc:  # a partial or foreign folder fails in many ways
             reason = " ".join(str(exc).split())[:300]
             raise AtlasError(
-                f"model '{name}': could not load {loader.__name__.removeprefix('Auto')} from "
+                f"model '{name}': could not load {_WHAT.get(loader.__name__, 'it')} from "
                 f"{folder}: {type(exc).__name__}: {reason}. The folder must hold the output of "
                 "`model.save_pretrained(folder)` and `tokenizer.save_pretrained(folder)` "
                 "(config.json, the weights, the tokenizer files); see docs/cluster.md."

@@ -5,9 +5,11 @@ of GPT-2, GPT-NeoX/Pythia or Llama/OLMo/Qwen/Mistral is a query, a key, an MLP i
 and its tensor in the [out, in] orientation of `torch.nn.Linear`:
 - GPT-2 stores its matrices as `Conv1D` with transposed weights [in, out]; they are transposed
   back, and the fused `attn.c_attn` (columns q | k | v) is split into three pieces;
-- GPT-NeoX fuses q, k, v in `attention.query_key_value` per head: its rows are laid out as
-  [head, (q | k | v), head_dim] and are split accordingly;
-- Llama-family models (Llama, OLMo, OLMo-2, Qwen-2/3, Mistral, SmolLM2) keep separate projections.
+- GPT-NeoX (and BLOOM, Persimmon) fuse q, k, v per head: rows [head, (q | k | v), head_dim];
+- MPT and Phi-3 stack [q | k | v] rows; Phi-3 and GLM stack [gate | up] rows;
+- Llama-family models (Llama, OLMo, Qwen, Mistral, Gemma, SmolLM ...), OPT, GPT-J and GPT-Neo keep
+  separate projections. tests/test_architectures.py checks the shapes on every tested family;
+  what is left unnamed (Falcon's and CodeGen's own qkv layouts, MoE experts) is "other".
 Pass `tensors` (e.g. gradients by parameter name) to get the same pieces of other tensors.
 Tied weights appear once (as the embedding), as `named_parameters` lists them.
 """
@@ -57,8 +59,49 @@ _BLOCK_MODULES = {
     "attention.dense": "attn_out",
     "mlp.dense_h_to_4h": "mlp_in",
     "mlp.dense_4h_to_h": "mlp_out",
+    # GPT-Neo
+    "attn.attention.q_proj": "attn_q",
+    "attn.attention.k_proj": "attn_k",
+    "attn.attention.v_proj": "attn_v",
+    "attn.attention.out_proj": "attn_out",
+    # GPT-J, CodeGen
+    "attn.q_proj": "attn_q",
+    "attn.k_proj": "attn_k",
+    "attn.v_proj": "attn_v",
+    "attn.out_proj": "attn_out",
+    "mlp.fc_in": "mlp_in",
+    "mlp.fc_out": "mlp_out",
+    # OPT, XGLM, BioGPT
+    "self_attn.out_proj": "attn_out",
+    "fc1": "mlp_in",
+    "fc2": "mlp_out",
+    # Phi, Persimmon, BLOOM, Falcon
+    "self_attn.dense": "attn_out",
+    "self_attention.dense": "attn_out",
+    "mlp.fc1": "mlp_in",
+    "mlp.fc2": "mlp_out",
+    # MPT
+    "ffn.up_proj": "mlp_in",
+    "ffn.down_proj": "mlp_out",
 }
-_FUSED = {"attn.c_attn": "gpt2", "attention.query_key_value": "gpt_neox"}
+# Fused matrices and their row layouts (split below):
+# - gpt2: GPT-2's Conv1D [in, q|k|v] (GPT-BigCode's Linear with one shared k and v head);
+# - per_head: rows [head, (q|k|v), head_dim] (GPT-NeoX, BLOOM, Persimmon);
+# - stacked: rows [q | k | v], k and v with num_key_value_heads heads (MPT, Phi-3);
+# - gate_up: rows [gate | up] of a gated MLP (Phi-3, GLM).
+_FUSED = {
+    "attn.c_attn": "gpt2",
+    "attention.query_key_value": "per_head",
+    "self_attention.query_key_value": "per_head",
+    "self_attn.query_key_value": "per_head",
+    "attn.Wqkv": "stacked",
+    "self_attn.qkv_proj": "stacked",
+    "mlp.gate_up_proj": "gate_up",
+}
+# Falcon's query_key_value (grouped per kv head, or multi-query) and CodeGen's qkv_proj (mp-rank
+# blocks) have layouts of their own: they stay "other".
+_OWN_LAYOUT = {"falcon"}
+_FUSED_ROLES = {"gate_up": ("mlp_gate", "mlp_in")}
 _OUTSIDE = {
     "wte": "embedding",
     "embed_tokens": "embedding",
@@ -96,15 +139,35 @@ def _blocks_prefix(model: torch.nn.Module) -> str:
     raise ValueError(f"{type(model).__name__}: decoder blocks not found among its modules")
 
 
-def _split_fused(style: str, tensor: torch.Tensor, is_weight: bool, model) -> list:
-    """[q, k, v] pieces of a fused attention input, each [out, in] (or [out] for biases)."""
+def _head_dim(config) -> int:
+    return int(getattr(config, "head_dim", None) or config.hidden_size // _heads(config))
+
+
+def _heads(config) -> int:
+    return int(config.num_attention_heads)
+
+
+def _kv_heads(config) -> int:
+    return int(getattr(config, "num_key_value_heads", None) or _heads(config))
+
+
+def _split_fused(style: str, tensor: torch.Tensor, conv1d: bool, model) -> list:
+    """The pieces of a fused matrix (q, k, v; or gate, up), each [out, in] (or [out] for biases)."""
+    config = model.config
     if style == "gpt2":
-        full = tensor.t() if is_weight else tensor  # Conv1D: [in, 3E] -> [3E, in]
-        return list(full.chunk(3, dim=0))
-    heads = int(model.config.num_attention_heads)
-    rest = tensor.shape[1:]
-    per_head = tensor.reshape(heads, 3, tensor.shape[0] // (3 * heads), *rest)
-    return [per_head[:, i].reshape(-1, *rest) for i in range(3)]
+        full = tensor.t() if conv1d else tensor  # Conv1D: [in, 3E] -> [3E, in]
+        q = int(config.hidden_size)
+        kv = (full.shape[0] - q) // 2  # E for GPT-2, one head for multi-query GPT-BigCode
+        return list(full.split([q, kv, kv], dim=0))
+    if style == "per_head":
+        heads = _heads(config)
+        rest = tensor.shape[1:]
+        per_head = tensor.reshape(heads, 3, tensor.shape[0] // (3 * heads), *rest)
+        return [per_head[:, i].reshape(-1, *rest) for i in range(3)]
+    if style == "stacked":
+        q, kv = _heads(config) * _head_dim(config), _kv_heads(config) * _head_dim(config)
+        return list(tensor.split([q, kv, kv], dim=0))
+    return list(tensor.chunk(2, dim=0))  # gate_up
 
 
 def pieces(
@@ -125,11 +188,14 @@ def pieces(
         found = block_re.match(name)
         if found:
             layer, inner = int(found.group(1)), found.group(2)
-            if inner in _FUSED:
-                split = _split_fused(_FUSED[inner], tensor, is_weight, model)
-                for tag, part in zip("qkv", split, strict=True):
-                    piece = Piece(f"{name}[{tag}]", name, layer, f"attn_{tag}", leaf)
-                    out.append((piece, part))
+            if inner in _FUSED and model.config.model_type not in _OWN_LAYOUT:
+                style = _FUSED[inner]
+                conv1d = is_weight and isinstance(model.get_submodule(module_path), Conv1D)
+                split = _split_fused(style, tensor, conv1d, model)
+                roles = _FUSED_ROLES.get(style, ("attn_q", "attn_k", "attn_v"))
+                for role, part in zip(roles, split, strict=True):
+                    tag = role.rpartition("_")[2]
+                    out.append((Piece(f"{name}[{tag}]", name, layer, role, leaf), part))
                 continue
             role = _BLOCK_MODULES.get(inner)
             if role is None and _NORM.search(inner):
