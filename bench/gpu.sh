@@ -36,11 +36,13 @@ if [ -n "$MODELS" ]; then
   SEED_SCALE+=(--models "${names[@]}" --steps 10)
 fi
 
+failed=()
 echo "== 1. CUDA tests"
 if [ "$DEVICE" = cuda ]; then
-  RESID_ATLAS_REQUIRE_CUDA=1 python -m pytest -q -m cuda -rs tests | tee "$OUT/cuda-tests.txt"
+  RESID_ATLAS_REQUIRE_CUDA=1 python -m pytest -q -m cuda -rs tests | tee "$OUT/cuda-tests.txt" ||
+    failed+=("CUDA tests")
 else
-  python -m pytest -q -m cuda -rs --collect-only tests | tail -3 | tee "$OUT/cuda-tests.txt"
+  python -m pytest -q -m cuda --collect-only tests | tail -1 | tee "$OUT/cuda-tests.txt"
 fi
 
 echo "== 2. matmul throughput"
@@ -60,11 +62,17 @@ EOF
 
 echo "== 3. seed-scale bench, bfloat16 (with fidelity against float32), then float32"
 rm -f "$OUT/seed_scale.jsonl"
-"${SEED_SCALE[@]}" --dtype bfloat16 --fidelity --json "$OUT/seed_scale.jsonl" | tee "$OUT/seed_scale_bf16.txt"
-"${SEED_SCALE[@]}" --dtype float32 --json "$OUT/seed_scale.jsonl" | tee "$OUT/seed_scale_fp32.txt"
+"${SEED_SCALE[@]}" --dtype bfloat16 --fidelity --json "$OUT/seed_scale.jsonl" |
+  tee "$OUT/seed_scale_bf16.txt" || failed+=("seed-scale bfloat16")
+"${SEED_SCALE[@]}" --dtype float32 --json "$OUT/seed_scale.jsonl" |
+  tee "$OUT/seed_scale_fp32.txt" || failed+=("seed-scale float32")
 
 echo "== 4. the default config's extraction (SmolLM2-135M, float32 and bfloat16)"
 python bench/extract.py --device "$DEVICE" --sentences "$EXTRACT_SENTENCES" --batch-size "$BATCH" \
-  --out "$OUT/extract" | tee "$OUT/extract.txt"
+  --out "$OUT/extract" | tee "$OUT/extract.txt" || failed+=("default extraction")
 
 echo "figures in $OUT"
+if [ ${#failed[@]} -gt 0 ]; then
+  printf 'FAILED: %s\n' "${failed[@]}"
+  exit 1
+fi

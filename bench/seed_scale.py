@@ -300,7 +300,7 @@ def main() -> None:
         print(json.dumps(one_model(args)), flush=True)
         return
     counts = dict(item.split("=") for item in args.sentences_for)
-    rows = []
+    rows, failed = [], []
     with tempfile.TemporaryDirectory() as tmp:
         tokenizer = args.tokenizer
         if tokenizer == "bpe":
@@ -322,6 +322,7 @@ def main() -> None:
                 shutil.rmtree(folder)
             if proc.returncode != 0:
                 print(f"{model}: failed\n{proc.stderr[-3000:]}", flush=True)
+                failed.append(model)
                 continue
             row = json.loads(proc.stdout.strip().splitlines()[-1])
             rows.append(row)
@@ -340,6 +341,8 @@ def main() -> None:
         f"{REGION_STEPS} x {len(REGION_PATHS)} points"
     )
     print(table(rows))
+    if failed:
+        sys.exit(f"failed: {', '.join(failed)}")
 
 
 if __name__ == "__main__":

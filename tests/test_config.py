@@ -55,7 +55,7 @@ def test_wrong_type(default):
 
 def test_unknown_model_source(default):
     default["models"]["x"] = {"source": "s3", "id": "a"}
-    check(default, "'models.x.source' is 's3'", "gguf-package, hf, random-init")
+    check(default, "'models.x.source' is 's3'", "gguf-package, hf, local, random-init")
 
 
 def test_bad_revision_format(default):
