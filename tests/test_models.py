@@ -166,3 +166,36 @@ def test_hub_entry_loads_what_the_download_returns(snapshot, monkeypatch):
     ]
     ids = torch.tensor([[256, 1, 2, 3]])
     torch.testing.assert_close(lm.model(ids).logits, original.model(ids).logits, rtol=0, atol=0)
+
+
+# Parameter counts of the published checkpoints (their model cards / safetensors metadata).
+PUBLISHED_PARAMETERS = {
+    "gpt2-small-full": 124_439_808,
+    "gpt2-medium-full": 354_823_168,
+    "gpt2-large-full": 774_030_080,
+    "pythia-160m-full": 162_322_944,
+    "pythia-410m-full": 405_334_016,
+    "pythia-1b-full": 1_011_781_632,
+}
+
+
+def test_seed_scale_twins_have_the_published_shapes(tiny_config):
+    """config/seed-scale.yaml's written-out configs build the six studies' models exactly:
+    same parameter count, blocks and width (on the meta device: no memory, no download)."""
+    import yaml
+
+    from conftest import ROOT, merge
+    from resid_atlas.core.config import validate_config
+    from resid_atlas.models.loading import load_config_of
+
+    over = yaml.safe_load((ROOT / "config/seed-scale.yaml").read_text())
+    config = validate_config(merge(tiny_config, over))
+    assert set(over["models"]) == set(PUBLISHED_PARAMETERS)
+    for name, count in PUBLISHED_PARAMETERS.items():
+        shape = load_config_of(name, config["models"])
+        with torch.device("meta"):
+            model = transformers.AutoModelForCausalLM.from_config(shape)
+        assert sum(p.numel() for p in model.parameters()) == count, name
+        assert n_layers(name, config["models"]) == shape.num_hidden_layers
+    pythia = load_config_of("pythia-1b-full", config["models"])
+    assert pythia.rope_parameters["partial_rotary_factor"] == 0.25 and pythia.use_parallel_residual
