@@ -8,8 +8,8 @@ that model's alone. Tokens: the twins' byte-level tokenizer would make ~4x more 
 studies' BPE, so the bench swaps in SmolLM2's BPE tokenizer (GPT-2-style, 49,152 ids, below
 every twin's vocabulary), saved once to a folder; `--tokenizer byte` keeps the byte one.
 
-- extraction: `activations.extract.extract` (protocol seed, centring mean, BOS, float32 unless
-  --dtype) on N sentences of the reference dataset, spread over its 120 subject:attribute pairs;
+- extraction: `activations.extract.extract_shards` (protocol seed, centring mean, BOS, float32
+  unless --dtype) on N sentences of the reference dataset, spread over its 120 pairs;
 - plateaus sweep: one curve of `--steps` (100) perturbed vectors on a 10-token prompt through
   `plateaus.sweep.measure` with the prefix cache (site block 0, read-out the last block);
 - regions curve: `regions.curves.interpolate_pair` for one pair, 21 steps x (linear, arc).
@@ -52,9 +52,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from extract import gemm_flops, matmul_flops_per_token  # noqa: E402
 
-from resid_atlas.activations.extract import extract  # noqa: E402
+from resid_atlas.activations.extract import extract_shards  # noqa: E402
 from resid_atlas.core.config import validate_config  # noqa: E402
-from resid_atlas.corpus.ingest import read_reference_json  # noqa: E402
+from resid_atlas.corpus.read import read_reference_json  # noqa: E402
 from resid_atlas.models.loading import load_model  # noqa: E402
 from resid_atlas.models.prompts import stream_windows  # noqa: E402
 from resid_atlas.models.residual import PrefixCache, ResidualStream  # noqa: E402
@@ -84,7 +84,7 @@ def config() -> dict:
 
 
 def sentences(path: Path, n: int) -> pl.DataFrame:
-    """n sentences spread evenly over the dataset's pairs (seeded), as extract() wants them."""
+    """n sentences spread evenly over the dataset's pairs (seeded), as extract_shards wants."""
     df = read_reference_json(path).with_columns(
         pair=pl.concat_str("subject", pl.lit(":"), "attribute"), split=pl.lit("train")
     )
@@ -155,10 +155,10 @@ def one_model(args) -> dict:
     out["params_m"] = sum(p.numel() for p in lm.model.parameters()) / 1e6
     out |= {"n_layers": lm.n_layers, "d_model": lm.d_model}
     with tempfile.TemporaryDirectory() as tmp:
-        extract(corpus.head(min(8, corpus.height)), lm, settings, Path(tmp) / "warm")
+        extract_shards(corpus.head(min(8, corpus.height)), lm, settings, Path(tmp) / "warm")
         sync(device)
         start, cpu = time.perf_counter(), time.process_time()
-        extract(corpus, lm, settings, Path(tmp) / args.dtype)
+        extract_shards(corpus, lm, settings, Path(tmp) / args.dtype)
         sync(device)
         out["extract_s"] = time.perf_counter() - start
         out["extract_cpu_s"] = time.process_time() - cpu
@@ -218,7 +218,7 @@ def fidelity(lm, args, corpus, settings, tmp: Path) -> dict:
 
     ref = load_model(args.one, entries(args), args.device, "float32")
     ref.tokenizer = lm.tokenizer
-    extract(corpus, ref, {**settings, "dtype": "float32"}, tmp / "float32")
+    extract_shards(corpus, ref, {**settings, "dtype": "float32"}, tmp / "float32")
     del ref
     worst = {"max_over_sd": 0.0, "p999_over_sd": 0.0, "ks": 0.0}
     for layer in range(lm.n_layers):

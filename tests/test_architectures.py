@@ -363,7 +363,7 @@ def prompt(length=9, batch=2):
 
 @pytest.mark.parametrize("family", FAMILIES, ids=lambda f: f.model_type)
 def test_family(family, corpus, tmp_path):
-    from resid_atlas.activations.extract import extract
+    from resid_atlas.activations.extract import extract_shards
     from resid_atlas.models.matrices import pieces
     from resid_atlas.models.norms import norm_type
     from resid_atlas.models.residual import PrefixCache, ResidualStream
@@ -421,7 +421,7 @@ def test_family(family, corpus, tmp_path):
         "batch_size": 4,
         "max_tokens": 200,
     }
-    extract(corpus, lm, settings, tmp_path)
+    extract_shards(corpus, lm, settings, tmp_path)
     for layer in range(3):
         shard = np.load(tmp_path / f"layer_{layer}.npy")
         assert shard.shape == (corpus.height, stream.d_model) and np.isfinite(shard).all()
