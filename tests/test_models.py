@@ -123,7 +123,8 @@ def test_local_snapshot_loads_offline(snapshot, no_network, tiny_config):
     assert lm.describe()["source"] == "local" and lm.describe()["path"] == str(folder)
     # Planning reads the folder's config.json (no torch, no download).
     assert n_layers("snap", models) == 3
-    assert params_m("snap", models) > 0
+    exact = sum(p.numel() for p in original.model.parameters()) / 1e6
+    assert params_m("snap", models) == pytest.approx(exact)  # read from the safetensors header
 
 
 def test_local_snapshot_errors_name_the_folder(snapshot, tmp_path):

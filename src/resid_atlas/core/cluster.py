@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 
-from resid_atlas.models.catalog import entry, local_config
+from resid_atlas.models.catalog import entry, local_config, local_folder
 
 # Millions of parameters of the studies' hub models (their model cards) and the embedded default.
 KNOWN_PARAMS_M = {
@@ -50,7 +50,7 @@ def params_m(name: str, models: dict) -> float:
             return params_m(spec["like"], models)
         return _from_config(spec.get("config", {}))
     if spec["source"] == "local":
-        return _from_config(local_config(name, spec))
+        return _from_snapshot(name, spec)
     key = spec["id"] if spec["source"] == "hf" else spec["gguf_file"]
     if key in KNOWN_PARAMS_M:
         return float(KNOWN_PARAMS_M[key])
@@ -59,6 +59,30 @@ def params_m(name: str, models: dict) -> float:
         number, unit = sizes[-1]
         return float(number) * (1000 if unit.lower() == "b" else 1)
     return float(UNKNOWN_PARAMS_M)
+
+
+_DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
+
+
+def _from_snapshot(name: str, spec: dict) -> float:
+    """Millions of parameters of a save_pretrained folder, exactly, from the safetensors header
+    (shapes only: 8 bytes of length, then JSON); a sharded folder's index gives the total bytes.
+    Neither present (a .bin checkpoint): estimated from config.json."""
+    import json
+
+    folder = local_folder(name, spec)
+    single, index = folder / "model.safetensors", folder / "model.safetensors.index.json"
+    if single.is_file():
+        with single.open("rb") as fh:
+            header = json.loads(fh.read(int.from_bytes(fh.read(8), "little")))
+        shapes = [v["shape"] for k, v in header.items() if k != "__metadata__"]
+        return sum(math.prod(shape) for shape in shapes) / 1e6
+    config = local_config(name, spec)
+    if index.is_file():
+        total = json.loads(index.read_text())["metadata"]["total_size"]
+        dtype = str(config.get("dtype") or config.get("torch_dtype") or "float32")
+        return total / _DTYPE_BYTES.get(dtype, 4) / 1e6
+    return _from_config(config)
 
 
 def _from_config(config: dict) -> float:
