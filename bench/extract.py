@@ -113,7 +113,9 @@ def main() -> None:
         size = args.batch_size if args.batch_size == "auto" else int(args.batch_size)
         s = {**settings, "dtype": dtype, "batch_size": size, "device": args.device}
         seconds, tokens = ours(lm, corpus, s, out / dtype)
-        peak = gemm_flops(lm.model.dtype, device=args.device)
+        peak = gemm_flops(
+            lm.model.dtype, 8192 if args.device == "cuda" else 2048, device=args.device
+        )
         roofline = peak / matmul_flops_per_token(lm.model)
         results[dtype] = tokens / seconds
         print(
