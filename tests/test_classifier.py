@@ -282,7 +282,84 @@ def test_tiny_run_outputs(tiny_run, tiny_config):
     assert summary["macro_f1"].is_finite().all()
     findings = pl.read_parquet(base / "findings.parquet")
     assert findings.height == 7 and findings["claim_id"].n_unique() == 7
+    assert findings["rule"].str.len_chars().min() > 0
+    tails = findings.filter(pl.col("claim_id").str.starts_with("tails-beat-all"))
+    assert (tails["n"] == n_test).all() and tails["rule"].str.contains("paired bootstrap").all()
     control = pl.read_parquet(base / "japanese_control.parquet")
     assert set(control["variant"]) == {"all", "tails"}
     meta = json.loads((base / "meta.json").read_text())
     assert meta["layers"] == 3 and meta["pairs"] == 6
+
+
+def test_findings_decide_by_paired_bootstrap_and_test_the_whole_claim():
+    """Planted predictions over 3 subjects x 2 attributes: tails is right more often than all on
+    the same sentences (holds, with its interval over the test sentences); a third subject beats
+    EA and football, so they are not THE top two (does not hold)."""
+    from resid_atlas.classifier.metrics import metrics_frame, predictions_frame
+    from resid_atlas.classifier.summary import SUMMARY_SCHEMA, findings_rows
+
+    rng = np.random.default_rng(0)
+    subjects = ["about effective altruism", "about american football", "about cats"]
+    pairs = [f"{s}:{a}" for s in subjects for a in ("in english", "in japanese")]
+    n = 900
+    truth = rng.integers(0, len(pairs), n)
+    test = pl.DataFrame(
+        {
+            "row": np.arange(n, dtype=np.int32),
+            "id": [str(i) for i in range(n)],
+            "pair": [pairs[t] for t in truth],
+        }
+    ).with_columns(
+        subject=pl.col("pair").str.split(":").list.first(),
+        attribute=pl.col("pair").str.split(":").list.last(),
+    )
+    draw = rng.random(n)
+    accuracy = {"about cats": 0.95}  # the best subject is not one the study named
+
+    def scores(base):
+        total = rng.normal(0, 0.01, (n, len(pairs)))
+        for i, t in enumerate(truth):
+            acc = accuracy.get(pairs[t].split(":")[0], base)
+            total[i, t if draw[i] < acc else (t + 1) % len(pairs)] += 1
+        return total
+
+    preds, metrics, summary = {}, {}, []
+    for variant, base in (("all", 0.55), ("tails", 0.75)):
+        preds[variant] = predictions_frame("m", variant, test, pairs, scores(base))
+        metrics[variant] = metrics_frame(preds[variant], pairs, "m", variant)
+        for level in ("pair", "subject", "attribute"):
+            macro = metrics[variant].filter(
+                (pl.col("level") == level) & (pl.col("class") == "macro")
+            )
+            summary.append(("m", "seed", variant, level, macro["f1"][0], 0.0, 0.0, 0, 1.0))
+    summary = pl.DataFrame(summary, schema=SUMMARY_SCHEMA, orient="row")
+    rules = {
+        "main_variant": "all",
+        "bootstrap": 400,
+        "seed": 0,
+        "predictable_attributes": ["in japanese"],
+        "top_attributes": 1,
+        "subject_f1_range": [0.2, 0.35],
+        "top_subjects": subjects[:2],
+        "japanese_attribute": "in japanese",
+        "sink_factor": 2.0,
+    }
+    rows = {r["claim_id"]: r for r in findings_rows(summary, metrics, preds, None, "m", rules, {})}
+    tails = rows["tails-beat-all-subject"]
+    assert tails["verdict"] == "holds" and tails["n"] == n and 0 < tails["ci_low"] < tails["effect"]
+    assert tails["effect"] == pytest.approx(
+        summary.filter((pl.col("variant") == "tails") & (pl.col("level") == "subject"))["macro_f1"][
+            0
+        ]
+        - summary.filter((pl.col("variant") == "all") & (pl.col("level") == "subject"))["macro_f1"][
+            0
+        ]
+    )
+    top = rows["ea-and-football-top-subjects"]
+    assert top["verdict"] == "does not hold" and top["ci_high"] < 0
+    assert rows["japanese-not-a-pooling-artifact"]["verdict"] == "not run"
+    assert all(r["rule"] for r in rows.values())
+    # a claim naming an attribute the corpus lacks is not run, not judged on the rest
+    rules["predictable_attributes"] = ["in japanese", "in klingon"]
+    rows = {r["claim_id"]: r for r in findings_rows(summary, metrics, preds, None, "m", rules, {})}
+    assert rows["language-and-case-most-predictable"]["verdict"] == "not run"

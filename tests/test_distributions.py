@@ -294,6 +294,58 @@ def test_tiny_run_distribution_outputs(tiny_run):
     ]
 
 
+FINDINGS = {"alpha": 0.05, "constant_within": 0.25, "bootstrap": 300, "seed": 0}
+
+
+def _mode_stats(left_by_layer, right_by_layer, n_pairs=40, seed=0):
+    """Per-(layer, pair) mode counts: Poisson around the given per-layer means."""
+    from resid_atlas.distributions.summary import modes_by
+
+    rng = np.random.default_rng(seed)
+    rows = [
+        {
+            "layer": layer,
+            "pair": f"s{p}:a",
+            "subject": f"s{p}",
+            "attribute": "a",
+            "n_left": int(rng.poisson(left)),
+            "n_right": int(rng.poisson(right)),
+            "secondary_rel_height": 0.0,
+            "secondary_volume": 0.0,
+            "leftmost_dist_sd": 0.0,
+            "rightmost_dist_sd": 0.0,
+        }
+        for layer, (left, right) in enumerate(zip(left_by_layer, right_by_layer, strict=True))
+        for p in range(n_pairs)
+    ]
+    stats = pl.DataFrame(rows)
+    return stats, modes_by(stats, "layer", "m")
+
+
+@pytest.mark.parametrize(
+    ("right", "expected"),
+    [
+        ([2.0] * 10, "holds"),  # right modes constant
+        (list(np.linspace(0.5, 3.0, 10)), "does not hold"),  # right modes grow sixfold
+    ],
+)
+def test_left_modes_fall_and_right_modes_stay_constant(right, expected):
+    """Both halves of the sentence are tested: left modes falling is not enough."""
+    from resid_atlas.distributions.summary import left_right_row, right_mode_change
+
+    left = list(np.linspace(4.0, 0.5, 10))
+    stats, by_layer = _mode_stats(left, right, n_pairs=200)
+    row = left_right_row(stats, by_layer, "m", {}, FINDINGS)
+    assert row["verdict"] == expected
+    assert row["effect"] < -0.9 and row["p_value"] < 0.01 and row["n"] == 10
+    assert "AND" in row["rule"] and "Spearman" in row["rule"] and "bootstrap" in row["rule"]
+    value, low, high, n = right_mode_change(stats, 300, 0)
+    means = by_layer["n_right_mean"].to_numpy()
+    depth = np.linspace(0, 1, 10)
+    assert value == pytest.approx(np.polyfit(depth, means, 1)[0] / means.mean())
+    assert low < value < high and n == 200
+
+
 def test_summary_findings_on_planted_layers(tmp_path):
     """Two layers, four pairs; Japanese samples carry planted secondary modes."""
     from resid_atlas.distributions.fits import fit_layer
@@ -328,10 +380,26 @@ def test_summary_findings_on_planted_layers(tmp_path):
         fits.write_parquet(fit_paths[-1])
         modes.write_parquet(mode_paths[-1])
     out = tmp_path / "distributions"
-    summary(fit_paths, mode_paths, "m", {}, acts / "layer_1.npy", 1, acts / "index.parquet", out)
+    summary(
+        fit_paths,
+        mode_paths,
+        "m",
+        {"findings": FINDINGS},
+        acts / "layer_1.npy",
+        1,
+        acts / "index.parquet",
+        out,
+    )
     findings = pl.read_parquet(out / "findings.parquet")
     verdicts = dict(findings.select("claim_id", "verdict").iter_rows())
     assert len(verdicts) == 5
+    assert findings["rule"].str.len_chars().min() > 0
+    # two layers are too few for a trend: the left-mode half is inconclusive (n too small)
+    assert verdicts["left-modes-fall-with-depth"] in ("inconclusive", "does not hold")
+    assert (
+        "n too small"
+        in findings.filter(pl.col("claim_id") == "left-modes-fall-with-depth")["rule"][0]
+    )
     best = pl.read_parquet(fit_paths).filter(
         pl.col("best_sse") & (pl.col("attribute") == "in english")
     )
@@ -348,7 +416,7 @@ def test_summary_findings_on_planted_layers(tmp_path):
             fit_paths,
             mode_paths,
             "m",
-            {"figure_pair": "no:such"},
+            {"figure_pair": "no:such", "findings": FINDINGS},
             acts / "layer_1.npy",
             1,
             acts / "index.parquet",

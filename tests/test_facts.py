@@ -22,9 +22,10 @@ from resid_atlas.facts.spectra import covariance_eigenvalues, power_law, singula
 from resid_atlas.facts.stats import describe, fit_families, moments_from_sums, tail_fit
 from resid_atlas.facts.streaming import LayerStream, StreamSettings, position_buckets
 from resid_atlas.facts.tables import activation_tables, growth, jaccard
-from resid_atlas.facts.verdicts import compare, reading
+from resid_atlas.facts.verdicts import compare, norms_part, reading
 from resid_atlas.models.matrices import pieces
 from resid_atlas.stats.findings import FINDINGS_SCHEMA, finding
+from resid_atlas.stats.verdicts import Evidence
 
 SETTINGS = {
     "skip_first": True,
@@ -290,9 +291,24 @@ def test_gradients_match_autograd_and_leave_the_model_frozen(tiny_lm):
 # --- verdicts and config ---------------------------------------------------------------------
 
 
+def test_norm_parameters_never_differ_vacuously():
+    """No norm parameters: the 'except the norms' half is not run, so the weights claim can at
+    most be inconclusive; Gaussian norm parameters make it fail, constant ones differ."""
+    from resid_atlas.stats import verdicts
+
+    empty = pl.DataFrame(schema={"status": pl.String, "ks_normal_robust": pl.Float64})
+    assert norms_part(empty, 0.05).verdict == "not run"
+    gaussian_weights = verdicts.threshold(True, 0.01, 10, "weights Gaussian")
+    assert verdicts.all_of(gaussian_weights, norms_part(empty, 0.05)).verdict == "inconclusive"
+    gaussian = pl.DataFrame({"status": ["ok"] * 3, "ks_normal_robust": [0.01, 0.02, 0.03]})
+    assert norms_part(gaussian, 0.05).verdict == "does not hold"
+    constant = pl.DataFrame({"status": ["constant"] * 2, "ks_normal_robust": [None, None]})
+    assert norms_part(constant, 0.05).verdict == "holds"
+
+
 def test_trained_vs_init_reading():
     def row(model, verdict):
-        return finding("002", "c", "claim", model, verdict, 1.0, "")
+        return finding("002", "c", "claim", model, Evidence(verdict, "r"), 1.0, "")
 
     frame = pl.DataFrame(
         [row("big", "holds"), row("big-init", "does not hold")], schema=FINDINGS_SCHEMA

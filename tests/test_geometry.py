@@ -298,6 +298,9 @@ def test_summary_trend_and_findings_on_a_fading_model():
     assert rows["named-attributes-attract-most"]["verdict"] == "holds"
     assert rows["named-attributes-attract-most"]["value"] == 3
     assert rows["lower-case-stays-distinctive"]["verdict"] == "holds"
+    shrink = rows["distinctiveness-shrinks-with-depth"]
+    assert shrink["n"] == 6 and shrink["p_value"] == pytest.approx(1 / 720)  # exact, 6 layers
+    assert "Spearman" in shrink["rule"] and "exact" in shrink["rule"]
     top = summary.filter(pl.col("variant") == "pca")["top_attribute"].to_list()
     assert top[0] == "in an angry tone"
 
@@ -312,6 +315,18 @@ def test_growing_distinctiveness_does_not_hold():
     summary, pulls = summarise(flipped, flipped_g, n_layers=n)
     rows = {r["claim_id"]: r for r in findings(summary, pulls, trend(summary), "m", 0.05, {})}
     assert rows["distinctiveness-shrinks-with-depth"]["verdict"] == "does not hold"
+
+
+def test_depth_trend_over_four_layers_is_inconclusive():
+    """Four layers shrinking perfectly: exact one-sided p 1/24, but n < 5, so no verdict."""
+    from resid_atlas.geometry.summary import findings, summarise, trend
+
+    scores, groups = shrinking_model(n_layers=4)
+    summary, pulls = summarise(scores, groups, n_layers=4)
+    rows = {r["claim_id"]: r for r in findings(summary, pulls, trend(summary), "m", 0.05, {})}
+    row = rows["distinctiveness-shrinks-with-depth"]
+    assert row["verdict"] == "inconclusive" and "n too small" in row["rule"]
+    assert row["n"] == 4 and row["p_value"] == pytest.approx(1 / 24)
 
 
 def test_summary_needs_every_layer():

@@ -12,15 +12,13 @@ from resid_atlas.core.errors import AtlasError
 from resid_atlas.models.catalog import resolve_sites
 from resid_atlas.models.residual import PrefixCache, ResidualStream
 from resid_atlas.models.tokenizer import byte_tokenizer
-from resid_atlas.plateaus.claims import model_claims, twin_claims, verdict
+from resid_atlas.plateaus.claims import model_claims, twin_claims
 from resid_atlas.plateaus.conditions import parse
 from resid_atlas.plateaus.crossings import (
     CURVE_IDS,
     THRESHOLDS_SCHEMA,
     TRIANGLE_CROSSINGS_SCHEMA,
-    difference_ci,
     first_crossing,
-    median_ci,
     summary_table,
     thresholds,
 )
@@ -38,7 +36,9 @@ from resid_atlas.plateaus.sweep import (
     measure,
     run_conditions,
 )
+from resid_atlas.stats.bootstrap import median_ci, median_sum_ci
 from resid_atlas.stats.findings import FINDINGS_SCHEMA, VERDICTS
+from resid_atlas.stats.verdicts import interval
 
 
 def test_straight_path_scales_to_the_base_norm():
@@ -227,16 +227,21 @@ def test_bootstrap_intervals_match_the_library_and_detect_a_planted_shift():
 
     rng = np.random.default_rng(6)
     x = rng.normal(0, 1, 60)
-    med, low, high = median_ci(x, seed=1, n_resamples=500)
+    med, low, high = median_ci(x, n_resamples=500, seed=1)
     ref = stats.bootstrap(
         (x,), np.median, n_resamples=500, method="percentile", rng=np.random.default_rng(1)
     ).confidence_interval
     assert med == np.median(x) and (low, high) == pytest.approx((ref.low, ref.high))
-    value, low, high = difference_ci([x + 2, x], [1.0, -1.0], seed=1, n_resamples=500)
-    assert value == pytest.approx(2) and low > 0 and verdict(low, high) == "holds"
-    value, low, high = difference_ci([x, x + 2], [1.0, -1.0], seed=1, n_resamples=500)
-    assert high < 0 and verdict(low, high) == "does not hold"
-    assert verdict(-1, 1) == "inconclusive" and verdict(np.nan, 1) == "inconclusive"
+    value, low, high = median_sum_ci([x + 2, x], [1.0, -1.0], n_resamples=500, seed=1)
+    assert (
+        value == pytest.approx(2)
+        and low > 0
+        and interval(value, low, high, 1, "r").verdict == "holds"
+    )
+    value, low, high = median_sum_ci([x, x + 2], [1.0, -1.0], n_resamples=500, seed=1)
+    assert high < 0 and interval(value, low, high, 1, "r").verdict == "does not hold"
+    assert interval(0, -1, 1, 1, "r").verdict == "inconclusive"
+    assert interval(0, np.nan, 1, 1, "r").verdict == "inconclusive"
 
 
 def test_claims_on_planted_thresholds():
@@ -257,6 +262,9 @@ def test_claims_on_planted_thresholds():
     assert rows["isotropic-less-sensitive-straight"]["verdict"] == "holds"
     assert rows["real-other-beats-mixture-straight"]["verdict"] == "not run"
     assert rows["real-other-local-optimum"]["verdict"] == "not run"
+    plateau = rows["real-bases-plateau-straight"]
+    assert plateau["ci_low"] > 0 and plateau["n"] == 12 and "bootstrap CI" in plateau["rule"]
+    assert plateau["effect"] == pytest.approx(np.median(late) - np.median(early))
     # a twin whose real and cov-random bases behave alike: the trained gap is larger
     same = [_planted("real.random.straight", early), _planted("cov-random.random.straight", early)]
     twin = thresholds(pl.concat(same), 0.5, 0.05)

@@ -16,12 +16,8 @@ from resid_atlas.regions.curves import clean_runs, curve_tables, interpolate_pai
 from resid_atlas.regions.pairs import build_pairs, relation
 from resid_atlas.regions.paths import arc_path, linear_path, normalise, sharpness
 from resid_atlas.regions.slices import grid_points, similarities, slice_through
-from resid_atlas.regions.summary import (
-    bootstrap_median_ci,
-    findings_rows,
-    semantic_table,
-    summarise,
-)
+from resid_atlas.regions.summary import findings_rows, semantic_table, summarise
+from resid_atlas.stats.bootstrap import median_ci
 
 SETTINGS = {
     "pairings": ["stream", "meaning"],
@@ -255,7 +251,7 @@ def _meta(model, source, n_parameters=1000, like=None, revision=None, step=None)
 
 def test_bootstrap_ci_brackets_the_median():
     x = np.random.default_rng(0).normal(3.0, 1.0, 400)
-    lo, hi = bootstrap_median_ci(x, 500, 0)
+    _, lo, hi = median_ci(x, 500, 0)
     assert lo < np.median(x) < hi and hi - lo < 0.5
 
 
@@ -279,6 +275,12 @@ def test_findings_on_planted_sharpness():
     assert rows[("random-init-straight", "big-init")]["verdict"] == "holds"
     assert rows[("same-prediction-same-region", "big")]["verdict"] == "holds"
     assert rows[("similar-prompts-same-region", "big")]["verdict"] == "not run"
+    sharper = rows[("trained-sharper-than-init", "big")]
+    assert sharper["ci_low"] > 0 and sharper["n"] == 2 * n and "bootstrap" in sharper["rule"]
+    straight = rows[("random-init-straight", "big-init")]
+    assert straight["ci_high"] < SETTINGS["smooth_below"] and straight["n"] == n
+    same = rows[("same-prediction-same-region", "big")]
+    assert same["p_value"] < 0.05 and "Fisher" in same["rule"]
     semantic = semantic_table(pairs, settings).filter(
         (pl.col("model") == "big") & (pl.col("split_by") == "same_top")
     )
@@ -311,6 +313,25 @@ def test_findings_trend_over_size_and_checkpoints():
     assert len(size) == 1 and size[0]["value"] == pytest.approx(1.0)
     assert len(training) == 1 and training[0]["value"] == pytest.approx(1.0)
     assert "p160-init" in training[0]["model"]
+    # three points: a perfect rank correlation, exact one-sided p 1/6 (not 0), and no verdict
+    for row in (size[0], training[0]):
+        assert row["verdict"] == "inconclusive" and "n too small" in row["rule"]
+        assert row["p_value"] == pytest.approx(1 / 6) and row["n"] == 3
+
+
+def test_size_trend_over_five_models_holds():
+    rng = np.random.default_rng(2)
+    pairs, metas = [], {}
+    for i, size in enumerate([70, 160, 410, 1000, 1400]):
+        name = f"p{size}"
+        pairs.append(_pairs_table(name, rng.uniform(2 + 2 * i, 3 + 2 * i, 20), np.ones(20, bool)))
+        metas[name] = _meta(name, "hf", n_parameters=size * 10**6)
+    pairs = pl.concat(pairs)
+    settings = {**SETTINGS, "pairings": ["stream"], "paths": ["linear"]}
+    summary = summarise(pairs, metas, settings)
+    (row,) = [r for r in findings_rows(pairs, summary, settings, "f") if "size" in r["claim_id"]]
+    assert row["verdict"] == "holds" and row["n"] == 5
+    assert row["p_value"] == pytest.approx(1 / 120) and "exact" in row["rule"]
 
 
 # --- the tiny end-to-end run ----------------------------------------------------------------

@@ -11,6 +11,7 @@ from conftest import ROOT
 from resid_atlas.report.atlas import build_atlas, sql_files
 from resid_atlas.report.findings_page import render
 from resid_atlas.report.tables import run_table
+from resid_atlas.stats import verdicts
 from resid_atlas.stats.findings import finding, findings_frame
 
 VIEWS = sql_files(sorted((ROOT / "workflow" / "sql" / "views").glob("*.sql")))
@@ -96,13 +97,25 @@ def test_findings_page_marks_missing_model_not_run():
             "c1",
             "Claim one.",
             "m1",
-            "holds",
+            verdicts.interval(2.0, 1.5, 2.5, 40, "95% bootstrap CI of the median above 0"),
             2.0,
             "median 2",
             "results/a.png",
         ),
-        finding("004 stable-regions", "c2", "Claim two.", "m2", "does not hold", None, "no"),
+        finding(
+            "004 stable-regions",
+            "c2",
+            "Claim two.",
+            "m2",
+            verdicts.threshold(False, None, 3, "a threshold"),
+            None,
+            "no",
+        ),
     ]
     page = render(findings_frame(rows), "results/report/findings.html")
     assert page.count("not run") >= 3  # legend, summary header, and the two missing cells
     assert 'href="../a.png"' in page
+    # the evidence columns are on the page
+    assert "effect 2; 95% CI [1.5, 2.5]; n = 40" in page
+    assert "rule: 95% bootstrap CI of the median above 0" in page
+    assert "rule: a threshold" in page

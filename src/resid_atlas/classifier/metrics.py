@@ -258,3 +258,28 @@ def sinks_frame(
         },
         schema=SINKS_SCHEMA,
     ).sort("predicted", descending=True)
+
+
+def weighted_class_f1(
+    truth: np.ndarray, pred: np.ndarray, n_classes: int, weights: np.ndarray
+) -> np.ndarray:
+    """[B, C] F1 per class of sentences weighted by each row of `weights` ([B, n]; a bootstrap
+    resample's counts, or ones for the plain F1 of class_metrics). truth and pred are class
+    indices [n]. NaN where a class has no weighted support."""
+    true_1h = np.eye(n_classes)[truth]
+    pred_1h = np.eye(n_classes)[pred]
+    support = weights @ true_1h
+    predicted = weights @ pred_1h
+    tp = weights @ (true_1h * (truth == pred)[:, None])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(support > 0, 2 * tp / (support + predicted), np.nan)
+
+
+def weighted_macro_f1(
+    truth: np.ndarray, pred: np.ndarray, n_classes: int, weights: np.ndarray
+) -> np.ndarray:
+    """[B] macro F1 (mean over classes with support, as metrics_frame) per row of `weights`."""
+    f1 = weighted_class_f1(truth, pred, n_classes, weights)
+    present = np.isfinite(f1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(present, f1, 0.0).sum(axis=1) / present.sum(axis=1)

@@ -7,9 +7,13 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
+from resid_atlas.classifier.metrics import weighted_class_f1, weighted_macro_f1
 from resid_atlas.core.errors import AtlasError
+from resid_atlas.stats import verdicts
+from resid_atlas.stats.bootstrap import paired_ci
 from resid_atlas.stats.findings import finding
 
 STUDY = "001 activation-magnitudes"
@@ -59,6 +63,45 @@ def _read(path: Path) -> pl.DataFrame:
 
 def load_runs(run: RunTables, variants: list[str]) -> dict[str, pl.DataFrame]:
     return {v: _read(run[f"{v}/metrics.parquet"]) for v in variants}
+
+
+def load_predictions(run: RunTables, variants: list[str]) -> dict[str, pl.DataFrame]:
+    return {v: _read(run[f"{v}/predictions.parquet"]) for v in variants}
+
+
+class Sentences:
+    """The test sentences of several variants' predictions, aligned by index row: class indices
+    of the truth and of each variant's prediction at one level, for paired bootstraps."""
+
+    def __init__(self, predictions: dict[str, pl.DataFrame], variants: list[str], level: str):
+        frames = [predictions[v].select("row", level, f"pred_{level}") for v in variants]
+        rows = frames[0]["row"].sort()
+        for v, f in zip(variants, frames, strict=True):
+            if not f["row"].sort().equals(rows):
+                raise AtlasError(
+                    f"predictions of variants {variants[0]} and {v} cover different test "
+                    "sentences; rerun the classifier for this model."
+                )
+        frames = [f.sort("row") for f in frames]
+        self.classes = sorted(set(frames[0][level].to_list()))
+        pos = {c: i for i, c in enumerate(self.classes)}
+        self.truth = np.array([pos[c] for c in frames[0][level]], dtype=np.int64)
+        self.pred = {}
+        for v, f in zip(variants, frames, strict=True):
+            # a predicted class no test sentence has only lowers precision; give it its own index
+            for c in sorted(set(f[f"pred_{level}"].to_list()) - set(pos)):
+                pos.setdefault(c, len(pos))
+            self.pred[v] = np.array([pos[c] for c in f[f"pred_{level}"]], dtype=np.int64)
+        self.n_classes = len(pos)
+        self.n = len(self.truth)
+
+    def macro(self, variant: str, weights: np.ndarray) -> np.ndarray:
+        return weighted_macro_f1(self.truth, self.pred[variant], self.n_classes, weights)
+
+    def class_f1(self, variant: str, weights: np.ndarray) -> np.ndarray:
+        """[B, len(self.classes)] F1 of the classes with test sentences."""
+        f1 = weighted_class_f1(self.truth, self.pred[variant], self.n_classes, weights)
+        return f1[:, : len(self.classes)]
 
 
 def summary_frame(run: RunTables, variants: list[str], model: str, protocol: str):
@@ -117,31 +160,32 @@ def _macro(summary: pl.DataFrame, variant: str, level: str, protocol: str = "see
     return float(row["macro_f1"][0]) if row.height else math.nan
 
 
-def _verdict(delta: float, tolerance: float) -> str:
-    if math.isnan(delta):
-        return "not run"
-    if abs(delta) <= tolerance:
-        return "inconclusive"
-    return "holds" if delta > 0 else "does not hold"
-
-
 def findings_rows(
     summary: pl.DataFrame,
     seed_metrics: dict[str, pl.DataFrame],
+    predictions: dict[str, pl.DataFrame],
     control: pl.DataFrame | None,
     model: str,
     rules: dict,
     figures: dict[str, str],
 ) -> list[dict]:
-    """One row per claim. `rules` is classifier.findings; `seed_metrics` variant -> metrics."""
-    tol = rules["tolerance"]
+    """One row per claim. `rules` is classifier.findings (with sink_factor); `seed_metrics` and
+    `predictions`: variant -> its metrics and predictions tables (seed protocol)."""
+    n_boot, seed = rules["bootstrap"], rules["seed"]
     rows = []
     have = set(summary["variant"].to_list())
     for level, claimed in (("subject", 0.03), ("attribute", 0.06)):
-        if {"all", "tails"} <= have:
+        if {"all", "tails"} <= have and {"all", "tails"} <= set(predictions):
             a, t = _macro(summary, "all", level), _macro(summary, "tails", level)
-            delta, detail = t - a, f"macro F1 {level}: tails {t:.3f} vs all {a:.3f}"
+            evidence = tails_vs_all(predictions, level, n_boot, seed)
+            delta = evidence.effect
+            detail = (
+                f"macro F1 {level}: tails {t:.3f} vs all {a:.3f}; difference {t - a:+.4f}, 95% "
+                f"paired bootstrap CI [{_fmt(evidence.ci_low)}, {_fmt(evidence.ci_high)}] over "
+                f"{evidence.n} test sentences ({n_boot} resamples)"
+            )
         else:
+            evidence = verdicts.not_run("needs the variants all and tails")
             delta, detail = math.nan, "needs the variants all and tails"
         rows.append(
             finding(
@@ -151,7 +195,7 @@ def findings_rows(
                 f"(study: +{claimed} macro F1 on the four larger models; fails on "
                 "Pythia-160m/410m).",
                 model,
-                _verdict(delta, tol),
+                evidence,
                 delta,
                 detail,
                 figures.get("tails", ""),
@@ -159,18 +203,32 @@ def findings_rows(
         )
     main = rules["main_variant"]
     named = rules["predictable_attributes"]
+    top = rules["top_attributes"]
     if main in seed_metrics:
         f1 = attribute_f1(seed_metrics[main])
         ranks = _ranks(f1)
         present = [a for a in named if a in f1]
-        top = rules["top_attributes"]
-        ok = present and all(ranks[a] <= top for a in present)
         listing = ", ".join(f"{a} {f1[a]:.2f} (#{ranks[a]})" for a in present)
-        verdict = "not run" if not present else ("holds" if ok else "does not hold")
         value = min(f1[a] for a in present) if present else None
+        if len(present) < len(named):
+            missing = [a for a in named if a not in f1]
+            evidence = verdicts.not_run(f"no attribute {missing} in this corpus")
+        elif len(f1) <= top:
+            evidence = verdicts.inconclusive(
+                f"{len(f1)} attributes: every one ranks in the top {top}", n=len(f1)
+            )
+        else:
+            worst = max(ranks[a] for a in present)
+            evidence = verdicts.threshold(
+                worst <= top,
+                value,
+                len(f1),
+                f"each named attribute ranks in the top {top} of {len(f1)} by F1 ({main})",
+            )
         detail = f"{main}: {listing}; claim holds if each ranks in the top {top} of {len(f1)}"
     else:
-        verdict, value, detail = "not run", None, f"needs the variant {main}"
+        evidence, value = verdicts.not_run(f"needs the variant {main}"), None
+        detail = f"needs the variant {main}"
     rows.append(
         finding(
             STUDY,
@@ -178,7 +236,7 @@ def findings_rows(
             "'in Japanese' (very high F1), 'in Spanish' and 'in all upper case' are the most "
             "predictable attributes.",
             model,
-            verdict,
+            evidence,
             value,
             detail,
             figures.get("main", ""),
@@ -191,23 +249,22 @@ def findings_rows(
         )
         f1s = [f for f in part["f1"].to_list() if f is not None]
         inside = sum(lo <= f <= hi for f in f1s)
-        verdict = "holds" if inside >= len(f1s) / 2 else "does not hold"
         value = float(sorted(f1s)[len(f1s) // 2])
+        evidence = verdicts.threshold(
+            inside >= len(f1s) / 2,
+            inside / len(f1s),
+            len(f1s),
+            f"at least half of the {len(f1s)} subjects' F1 in [{lo}, {hi}] ({main})",
+        )
         detail = (
             f"{main}: subject F1 from {min(f1s):.3f} to {max(f1s):.3f}, median {value:.3f}; "
             f"{inside} of {len(f1s)} subjects in [{lo}, {hi}] (holds if at least half)"
         )
-        subj = dict(part.select("class", "f1").iter_rows())
-        ranked = sorted(subj, key=lambda c: -(subj[c] or 0))
-        wanted = [s for s in rules["top_subjects"] if s in subj]
-        ok = wanted and all(s in ranked[: len(wanted) + 1] for s in wanted)
-        top_verdict = "not run" if not wanted else ("holds" if ok else "does not hold")
-        top_detail = f"{main}: highest subject F1: " + ", ".join(
-            f"{s} {subj[s]:.2f}" for s in ranked[:3]
+        top_evidence, top_value, top_detail = top_subjects(
+            predictions.get(main), part, rules["top_subjects"], main, n_boot, seed
         )
-        top_value = min(subj[s] for s in wanted) if wanted else None
     else:
-        verdict = top_verdict = "not run"
+        evidence = top_evidence = verdicts.not_run(f"needs the variant {main}")
         value = top_value = None
         detail = top_detail = f"needs the variant {main}"
     rows.append(
@@ -216,7 +273,7 @@ def findings_rows(
             "subject-f1-range",
             f"Subject F1 scores lie mostly in the {lo}-{hi} range.",
             model,
-            verdict,
+            evidence,
             value,
             detail,
             figures.get("main", ""),
@@ -228,7 +285,7 @@ def findings_rows(
             "ea-and-football-top-subjects",
             "'about effective altruism' and 'about American football' have the highest subject F1.",
             model,
-            top_verdict,
+            top_evidence,
             top_value,
             top_detail,
             figures.get("main", ""),
@@ -242,14 +299,21 @@ def findings_rows(
         weaker = s_tails["n_sinks"] < s_all["n_sinks"] or (
             s_tails["n_sinks"] == s_all["n_sinks"] and delta > 0
         )
-        verdict = "holds" if weaker else "does not hold"
+        evidence = verdicts.threshold(
+            weaker,
+            delta,
+            _n_pairs(seed_metrics.get("all")),
+            "fewer sinks in tails than in all, or as many with a lower maximum ratio (all - "
+            "tails max ratio > 0)",
+        )
         detail = (
             f"sinks (predicted > {rules['sink_factor']:g} x expected): all {s_all['n_sinks']} "
             f"(max ratio {s_all['max_sink_ratio']:.1f}), tails {s_tails['n_sinks']} "
             f"(max ratio {s_tails['max_sink_ratio']:.1f})"
         )
     else:
-        verdict, delta, detail = "not run", math.nan, "needs the variants all and tails"
+        evidence = verdicts.not_run("needs the variants all and tails")
+        delta, detail = math.nan, "needs the variants all and tails"
     rows.append(
         finding(
             STUDY,
@@ -257,7 +321,7 @@ def findings_rows(
             "Prediction sinks (pairs attracting many false positives) are much weaker in the "
             "tails-only analysis.",
             model,
-            verdict,
+            evidence,
             delta,
             detail,
             figures.get("tails", ""),
@@ -267,19 +331,26 @@ def findings_rows(
     if control is not None and not control.is_empty():
         part = control.filter(pl.col("attribute") == japanese)
         if part.is_empty():
-            verdict, value, detail = "not run", None, f"no attribute '{japanese}' in this corpus"
+            evidence, value = verdicts.not_run(f"no attribute '{japanese}'"), None
+            detail = f"no attribute '{japanese}' in this corpus"
         else:
             r = part.filter(pl.col("variant") == part["variant"][0]).row(0, named=True)
-            held = r["rank_last"] <= rules["top_attributes"]
-            verdict = "holds" if held else "does not hold"
             value = r["f1_last"]
+            evidence = verdicts.threshold(
+                r["rank_last"] <= rules["top_attributes"],
+                value,
+                control.filter(pl.col("variant") == r["variant"]).height,
+                f"{japanese} ranks in the top {rules['top_attributes']} attributes by F1 under "
+                f"the last protocol ({r['variant']})",
+            )
             detail = "; ".join(
                 f"{x['variant']}: F1 seed {x['f1_seed']:.3f} (#{x['rank_seed']}) vs last "
                 f"{x['f1_last']:.3f} (#{x['rank_last']})"
                 for x in part.iter_rows(named=True)
             )
     else:
-        verdict, value, detail = "not run", None, "the `last` protocol control was not run"
+        evidence, value = verdicts.not_run("the last protocol control was not run"), None
+        detail = "the `last` protocol control was not run"
     rows.append(
         finding(
             STUDY,
@@ -287,13 +358,86 @@ def findings_rows(
             "Japanese stays among the most predictable attributes when every sentence is pooled "
             "at its end (the seed protocol leaves only Japanese whole).",
             model,
-            verdict,
+            evidence,
             value,
             detail,
             figures.get("control", ""),
         )
     )
     return rows
+
+
+def _n_pairs(metrics: pl.DataFrame | None) -> int | None:
+    if metrics is None:
+        return None
+    return metrics.filter((pl.col("level") == "pair") & (pl.col("class") != "macro")).height
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:+.4f}"
+
+
+def tails_vs_all(
+    predictions: dict[str, pl.DataFrame], level: str, n_resamples: int, seed: int
+) -> verdicts.Evidence:
+    """Macro F1 of tails minus all, with a paired bootstrap over the test sentences: each
+    resample draws sentences with replacement and recomputes both variants' macro F1 on it."""
+    sent = Sentences(predictions, ["all", "tails"], level)
+    value, low, high = paired_ci(
+        lambda w: sent.macro("tails", w) - sent.macro("all", w), sent.n, n_resamples, seed
+    )
+    return verdicts.interval(
+        value,
+        low,
+        high,
+        sent.n,
+        f"95% paired bootstrap CI (over test sentences) of macro F1 {level}, tails - all, above 0",
+    )
+
+
+def top_subjects(
+    predictions: pl.DataFrame | None,
+    part: pl.DataFrame,
+    wanted: list[str],
+    main: str,
+    n_resamples: int,
+    seed: int,
+):
+    """The named subjects are THE top ones: the margin between the lowest F1 among them and the
+    highest F1 among the other subjects, with a paired bootstrap over the test sentences."""
+    subj = {c: (math.nan if f is None else f) for c, f in part.select("class", "f1").iter_rows()}
+    ranked = sorted(subj, key=lambda c: -(subj[c] if not math.isnan(subj[c]) else -1))
+    detail = f"{main}: highest subject F1: " + ", ".join(f"{s} {subj[s]:.2f}" for s in ranked[:3])
+    if predictions is None:
+        return verdicts.not_run(f"no predictions of {main}"), None, detail
+    sent = Sentences({main: predictions}, [main], "subject")
+    present = [s for s in wanted if s in sent.classes]
+    others = [s for s in sent.classes if s not in present]
+    if len(present) < len(wanted) or not others:
+        missing = [s for s in wanted if s not in present]
+        reason = f"no test sentences of {missing}" if missing else "no other subjects"
+        return verdicts.not_run(reason), None, detail
+    ours = [sent.classes.index(s) for s in present]
+    rest = [sent.classes.index(s) for s in others]
+
+    def margin(w):
+        f1 = sent.class_f1(main, w)
+        return np.fmin.reduce(f1[:, ours], axis=1) - np.fmax.reduce(f1[:, rest], axis=1)
+
+    value, low, high = paired_ci(margin, sent.n, n_resamples, seed)
+    evidence = verdicts.interval(
+        value,
+        low,
+        high,
+        sent.n,
+        f"95% paired bootstrap CI (over test sentences) of min F1 of {' and '.join(present)} "
+        f"minus max F1 of the other {len(others)} subjects above 0 ({main})",
+    )
+    detail += (
+        f"; margin of the named subjects over the best other {value:+.4f}, 95% CI "
+        f"[{_fmt(low)}, {_fmt(high)}] over {sent.n} test sentences"
+    )
+    return evidence, min(subj[s] for s in present), detail
 
 
 def summary(
@@ -336,6 +480,7 @@ def summary(
     rows = findings_rows(
         summary_table,
         load_runs(run, variants),
+        load_predictions(run, variants),
         control if last is not None else None,
         model,
         rules,

@@ -10,6 +10,7 @@ import polars as pl
 
 from resid_atlas.core.atomic import write_parquet
 from resid_atlas.corpus.validate import summarise
+from resid_atlas.stats import verdicts
 from resid_atlas.stats.findings import finding, write_findings
 
 log = logging.getLogger(__name__)
@@ -127,7 +128,12 @@ def corpus_findings(
             "Every subject x attribute pair of the design is present with at least "
             "min_per_pair sentences.",
             "all",
-            "holds" if full else "does not hold",
+            verdicts.threshold(
+                full,
+                one.height,
+                n_s * n_a,
+                f"all {n_s} x {n_a} pairs present, none under min_per_pair {min_per_pair}",
+            ),
             one.height,
             f"{one.height} of {n_s} x {n_a} pairs present; smallest pair {smallest} sentences "
             f"(min_per_pair {min_per_pair}).",
@@ -138,7 +144,12 @@ def corpus_findings(
             "validator-clean",
             "Every sentence passes the corpus validator's rules.",
             "all",
-            "holds" if violations.is_empty() else "does not hold",
+            verdicts.threshold(
+                violations.is_empty(),
+                violations.height,
+                int(one["n_sentences"].sum()),
+                "no validator violation in any sentence",
+            ),
             violations.height,
             f"validator: {summarise(violations)}.",
             figure,

@@ -10,7 +10,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import polars as pl
-from scipy.stats import mannwhitneyu, spearmanr
+from scipy.stats import mannwhitneyu
 
 from resid_atlas.activations.shards import load_layer
 from resid_atlas.core.atomic import write_parquet
@@ -18,6 +18,8 @@ from resid_atlas.core.errors import AtlasError
 from resid_atlas.core.plotting import save_figure
 from resid_atlas.distributions.families import pdf
 from resid_atlas.distributions.fits import POOLED, layer_samples
+from resid_atlas.stats import verdicts
+from resid_atlas.stats.bootstrap import paired_ci
 from resid_atlas.stats.findings import finding, write_findings
 
 STUDY = "000 beyond-gaussian"
@@ -144,6 +146,36 @@ def _share(shares: pl.DataFrame, families) -> float:
     return float(sel["share"].sum())
 
 
+def _best_count(fits: pl.DataFrame, families) -> tuple[int, int]:
+    """(pair samples whose SSE-best family is one of `families`, pair samples)."""
+    best = fits.filter((pl.col("pair") != POOLED) & pl.col("best_sse"))
+    return int(best["family"].is_in(list(families)).sum()), best.height
+
+
+def right_mode_change(pairs: pl.DataFrame, n_resamples: int, seed: int):
+    """(value, low, high, n pairs): the change of the mean right-mode count from the first to
+    the last layer (least-squares slope over relative depth 0..1), relative to its mean over the
+    layers, with a bootstrap over pair samples (a resampled pair brings all its layers)."""
+    wide = pairs.pivot(on="layer", index="pair", values="n_right", aggregate_function="first")
+    layers = sorted(int(c) for c in wide.columns if c != "pair")
+    mat = wide.select([str(layer) for layer in layers]).to_numpy().astype(np.float64)
+    if len(layers) < 2:
+        return math.nan, math.nan, math.nan, mat.shape[0]
+    depth = (np.array(layers) - layers[0]) / (layers[-1] - layers[0])
+    seen = np.isfinite(mat)
+    values = np.where(seen, mat, 0.0)
+    centred = depth - depth.mean()
+
+    def relative_change(w):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = (w @ values) / (w @ seen)
+            slope = (means - means.mean(axis=1, keepdims=True)) @ centred / (centred @ centred)
+            return slope / means.mean(axis=1)
+
+    value, low, high = paired_ci(relative_change, mat.shape[0], n_resamples, seed)
+    return value, low, high, mat.shape[0]
+
+
 def claims(
     shares: pl.DataFrame,
     fits: pl.DataFrame,
@@ -151,7 +183,11 @@ def claims(
     by_layer: pl.DataFrame,
     model: str,
     figs: dict[str, str],
+    rules: dict,
 ) -> list[dict]:
+    """The study's claims; `rules` is distributions.findings (alpha, constant_within,
+    bootstrap, seed)."""
+    alpha = rules["alpha"]
     rows = []
     top = shares.filter((pl.col("criterion") == "sse") & (pl.col("scope") == "overall"))
     top_txt = ", ".join(f"{f} {s:.1%}" for f, s in top.select("family", "share").head(5).rows())
@@ -164,6 +200,7 @@ def claims(
         LOGISTIC,
     )
     log_share = _share(shares, LOGISTIC)
+    k, n = _best_count(fits, LOGISTIC)
     rows.append(
         finding(
             STUDY,
@@ -171,7 +208,7 @@ def claims(
             "The logistic family (logistic, genlogistic, "
             "hypsecant) wins most fits (85% on Pythia).",
             model,
-            "holds" if log_share > 0.5 else "does not hold",
+            verdicts.share(k, n, "the SSE-best share of the logistic family above 0.5", 0.5),
             log_share,
             f"SSE-best share of logistic+genlogistic+hypsecant over {top['n'].sum()} pair samples: "
             f"{log_share:.1%} (under AIC {aic_log:.1%}); top SSE families: {top_txt}.",
@@ -188,7 +225,7 @@ def claims(
         if t_rows.height
         else "t never wins"
     )
-    verdict = "holds" if t_share >= 0.2 else ("does not hold" if t_share < 0.05 else "inconclusive")
+    k, n = _best_count(fits, ("t",))
     rows.append(
         finding(
             STUDY,
@@ -196,7 +233,9 @@ def claims(
             "Heavy-tailed t fits with low degrees of freedom are "
             "common (37% on GPT2, 7.4% on Pythia).",
             model,
-            verdict,
+            verdicts.share(
+                k, n, "the SSE-best share of t at or above 20% (below 5%: does not hold)", 0.2, 0.05
+            ),
             t_share,
             f"SSE-best share of t: {t_share:.1%}; {df_txt}; holds "
             f"at >= 20%, does not hold below 5%.",
@@ -205,16 +244,21 @@ def claims(
     )
     pairs = stats.filter(pl.col("pair") != POOLED)
     if pairs.height:
-        left = float((pairs["n_left"] > 0).mean())
-        right = float((pairs["n_right"] > 0).mean())
+        n_left = int((pairs["n_left"] > 0).sum())
+        n_right = int((pairs["n_right"] > 0).sum())
+        left, right = n_left / pairs.height, n_right / pairs.height
         both = float(((pairs["n_left"] > 0) & (pairs["n_right"] > 0)).mean())
+        evidence = verdicts.all_of(
+            verdicts.share(n_left, pairs.height, "samples with a left minor mode >= 25%", 0.25),
+            verdicts.share(n_right, pairs.height, "samples with a right minor mode >= 25%", 0.25),
+        )
         rows.append(
             finding(
                 STUDY,
                 "minor-modes-both-sides",
                 "Minor modes appear on both sides of the main mode.",
                 model,
-                "holds" if min(left, right) >= 0.25 else "does not hold",
+                evidence,
                 both,
                 f"pair samples with a left minor mode {left:.1%}, "
                 f"with a right one {right:.1%}, with "
@@ -222,52 +266,7 @@ def claims(
                 figs.get("modes", ""),
             )
         )
-        per_layer = by_layer.drop_nulls("n_left_mean")
-        if per_layer.height >= 3:
-            rho, p = spearmanr(per_layer["layer"], per_layer["n_left_mean"])
-            rho_r, p_r = spearmanr(per_layer["layer"], per_layer["n_right_mean"])
-            if math.isnan(rho):
-                verdict = "inconclusive"
-            else:
-                verdict = (
-                    "holds"
-                    if rho < 0 and p < 0.05
-                    else (
-                        "does not hold"
-                        if rho >= 0 or (p >= 0.05 and rho > -0.2)
-                        else "inconclusive"
-                    )
-                )
-            first, last = per_layer["n_left_mean"][0], per_layer["n_left_mean"][-1]
-            rows.append(
-                finding(
-                    STUDY,
-                    "left-modes-fall-with-depth",
-                    "The number of left modes falls with depth while "
-                    "right modes stay about constant.",
-                    model,
-                    verdict,
-                    float(rho),
-                    f"Spearman rho(layer, mean left-mode count) = "
-                    f"{rho:.2f} (p = {p:.3g}); first layer "
-                    f"{first:.2f}, last {last:.2f}; right modes rho = {rho_r:.2f} (p = {p_r:.3g}).",
-                    figs.get("modes", ""),
-                )
-            )
-        else:
-            rows.append(
-                finding(
-                    STUDY,
-                    "left-modes-fall-with-depth",
-                    "The number of left modes falls with depth while "
-                    "right modes stay about constant.",
-                    model,
-                    "inconclusive",
-                    None,
-                    f"only {per_layer.height} layers",
-                    "",
-                )
-            )
+        rows.append(left_right_row(pairs, by_layer, model, figs, rules))
         jap = [a for a in pairs["attribute"].unique().to_list() if "japanese" in a.lower()]
         if jap:
             by_attr = pairs.group_by("attribute").agg(pl.col("secondary_rel_height").mean())
@@ -275,11 +274,28 @@ def claims(
             rank = by_attr["attribute"].to_list().index(jap[0]) + 1
             j = pairs.filter(pl.col("attribute") == jap[0])["secondary_rel_height"]
             o = pairs.filter(pl.col("attribute") != jap[0])["secondary_rel_height"]
-            p = float(mannwhitneyu(j, o, alternative="greater").pvalue) if o.len() else math.nan
-            verdict = (
-                "holds"
-                if rank == 1 and p < 0.05
-                else ("inconclusive" if rank <= 3 else "does not hold")
+            if o.len():
+                p = float(mannwhitneyu(j, o, alternative="greater").pvalue)
+                p_less = float(mannwhitneyu(j, o, alternative="less").pvalue)
+            else:
+                p = p_less = math.nan
+            evidence = verdicts.all_of(
+                verdicts.p_value(
+                    float(j.mean() - o.mean()) if o.len() else None,
+                    p,
+                    p_less,
+                    pairs.height,
+                    f"one-sided Mann-Whitney p < {alpha} that {jap[0]} samples' strongest "
+                    "secondary mode is higher than other attributes'",
+                    alpha,
+                ),
+                verdicts.rank(
+                    rank,
+                    by_attr.height,
+                    f"{jap[0]} by mean secondary-mode height among attributes",
+                    1,
+                    3,
+                ),
             )
             rows.append(
                 finding(
@@ -287,7 +303,7 @@ def claims(
                     "japanese-clearer-modes",
                     "Japanese sentences show clearer, more distinct secondary modes.",
                     model,
-                    verdict,
+                    evidence,
                     float(j.mean()),
                     f"mean height of the strongest secondary mode (relative to the main one): "
                     f"{jap[0]} {j.mean():.4f} vs other attributes {o.mean():.4f}; rank {rank} of "
@@ -302,13 +318,66 @@ def claims(
                     "japanese-clearer-modes",
                     "Japanese sentences show clearer, more distinct secondary modes.",
                     model,
-                    "not run",
+                    verdicts.not_run("no attribute named like 'Japanese'"),
                     None,
                     "no attribute named like 'Japanese' in this dataset",
                     "",
                 )
             )
     return rows
+
+
+def left_right_row(pairs, by_layer, model, figs, rules) -> dict:
+    """Both halves of the claim: the mean left-mode count falls with depth (Spearman trend over
+    layers) AND the right-mode count stays about constant (its relative change over the depth,
+    with a pair bootstrap, within +-constant_within)."""
+    per_layer = by_layer.drop_nulls("n_left_mean")
+    tol = rules["constant_within"]
+    left = verdicts.trend(
+        per_layer["layer"].to_numpy(),
+        per_layer["n_left_mean"].to_numpy(),
+        "the mean left-mode count on layer",
+        claimed="decreasing",
+        alpha=rules["alpha"],
+    )
+    change, low, high, n_pairs = right_mode_change(pairs, rules["bootstrap"], rules["seed"])
+    right = verdicts.within(
+        change,
+        low,
+        high,
+        n_pairs,
+        "95% bootstrap CI (over pair samples) of the relative change of the mean right-mode "
+        f"count from the first to the last layer within +-{tol}",
+        tol,
+    )
+    if per_layer.height:
+        first, last = per_layer["n_left_mean"][0], per_layer["n_left_mean"][-1]
+        trend_txt = (
+            f"left modes: Spearman rho(layer, mean count) = {_fmt(left.effect)} (one-sided p = "
+            f"{_fmt(left.p_value, '.3g')}, {per_layer.height} layers), first layer {first:.2f}, "
+            f"last {last:.2f}"
+        )
+    else:
+        trend_txt = "left modes: no layer"
+    detail = (
+        f"{trend_txt}; right modes: mean count changes {_fmt(change, '+.1%')} over the depth "
+        f"(95% CI [{_fmt(low, '+.1%')}, {_fmt(high, '+.1%')}], {n_pairs} pair samples; about "
+        f"constant within +-{tol:.0%})."
+    )
+    return finding(
+        STUDY,
+        "left-modes-fall-with-depth",
+        "The number of left modes falls with depth while right modes stay about constant.",
+        model,
+        verdicts.all_of(left, right),
+        left.effect,
+        detail,
+        figs.get("modes", ""),
+    )
+
+
+def _fmt(x, spec: str = ".2f") -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
 
 
 def example_figure(values, fits: pl.DataFrame, modes: pl.DataFrame, title: str, path) -> None:
@@ -442,6 +511,14 @@ def summary(
         figs["example"],
     )
     write_findings(
-        claims(shares, fits, stats, by_layer, model, {k: str(v) for k, v in figs.items()}),
+        claims(
+            shares,
+            fits,
+            stats,
+            by_layer,
+            model,
+            {k: str(v) for k, v in figs.items()},
+            settings["findings"],
+        ),
         out / "findings.parquet",
     )

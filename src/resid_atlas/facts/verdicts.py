@@ -13,6 +13,7 @@ import math
 import numpy as np
 import polars as pl
 
+from resid_atlas.stats import verdicts
 from resid_atlas.stats.findings import FINDINGS_SCHEMA, finding
 
 STUDY = "002 basic-facts"
@@ -67,17 +68,13 @@ def _mean(series) -> float:
     return float(values.mean()) if values.size else math.nan
 
 
-def _verdict(ok: bool | None) -> str:
-    return "inconclusive" if ok is None else ("holds" if ok else "does not hold")
-
-
 def findings(model: str, t: dict[str, pl.DataFrame], v: dict, figures: dict) -> list[dict]:
     """One finding row per claim from the model's tables `t` and the thresholds `v`."""
     rows = []
 
-    def add(claim_id, ok, value, detail, figure=""):
+    def add(claim_id, evidence, value, detail, figure=""):
         rows.append(
-            finding(STUDY, claim_id, CLAIMS[claim_id], model, _verdict(ok), value, detail, figure)
+            finding(STUDY, claim_id, CLAIMS[claim_id], model, evidence, value, detail, figure)
         )
 
     acts = t["activations"].filter((pl.col("layer") >= 0) & (pl.col("status") == "ok"))
@@ -86,7 +83,13 @@ def findings(model: str, t: dict[str, pl.DataFrame], v: dict, figures: dict) -> 
     ok = None if math.isnan(ks) else (ks <= v["ks_gaussian"] and maxz >= v["outlier_max_z"])
     add(
         "activations-near-gaussian",
-        ok,
+        verdicts.threshold(
+            ok,
+            ks,
+            acts.height,
+            f"median robust KS over blocks <= {v['ks_gaussian']} and median max |z| >= "
+            f"{v['outlier_max_z']}",
+        ),
         ks,
         f"median over {acts.height} blocks: robust KS to N(0,1) {ks:.3f} (nearly Gaussian if "
         f"<= {v['ks_gaussian']}), max |x - mean|/sd {maxz:.1f} (outliers if >= "
@@ -108,7 +111,13 @@ def findings(model: str, t: dict[str, pl.DataFrame], v: dict, figures: dict) -> 
     )
     add(
         "activations-exponential-tails",
-        ok,
+        verdicts.threshold(
+            ok,
+            tail_c,
+            acts.height,
+            f"median tail exponent < {v['tail_exponent_exponential']} and logistic AIC below "
+            "normal in at least half the blocks",
+        ),
         tail_c,
         f"median tail exponent c of log p = a - b|z|^c: {tail_c:.2f} (2 Gaussian, 1 exponential; "
         f"exponential if < {v['tail_exponent_exponential']}); logistic AIC below normal in "
@@ -126,11 +135,15 @@ def findings(model: str, t: dict[str, pl.DataFrame], v: dict, figures: dict) -> 
     ks_m = _median(mats_ok["ks_normal_robust"])
     n_const = int((norms["status"] == "constant").sum())
     ks_n = _median(norms.filter(pl.col("status") == "ok")["ks_normal_robust"])
-    norms_differ = n_const == norms.height or (not math.isnan(ks_n) and ks_n > v["ks_gaussian"])
-    ok = None if math.isnan(ks_m) else bool(ks_m <= v["ks_gaussian"] and norms_differ)
+    weights_part = verdicts.threshold(
+        None if math.isnan(ks_m) else bool(ks_m <= v["ks_gaussian"]),
+        ks_m,
+        mats_ok.height,
+        f"median robust KS of the block weight matrices <= {v['ks_gaussian']}",
+    )
     add(
         "weights-gaussian-except-norms",
-        ok,
+        verdicts.all_of(weights_part, norms_part(norms, v["ks_gaussian"])),
         ks_m,
         f"median robust KS of {mats_ok.height} block matrices {ks_m:.3f}, median excess kurtosis "
         f"{_median(mats_ok['excess_kurtosis']):.2f}; norm parameters: {norms.height} tensors, "
@@ -144,12 +157,18 @@ def findings(model: str, t: dict[str, pl.DataFrame], v: dict, figures: dict) -> 
     wr, rr = rate.get("writing", math.nan), rate.get("reading", math.nan)
     tol = v["growth_tol"]
     ok = None if math.isnan(wr) or math.isnan(rr) else bool(wr > 1 + tol and abs(rr - 1) <= tol)
+    n_layers = int(w.filter(pl.col("layer") >= 0)["layer"].n_unique())
     roles = ", ".join(
         f"{q} {r:.3f}" for q, r in sorted(rate.items()) if q not in ("reading", "writing")
     )
     add(
         "writing-weights-grow",
-        ok,
+        verdicts.threshold(
+            ok,
+            wr,
+            n_layers,
+            f"writing-norm growth per layer > 1 + {tol} and reading growth within {tol} of 1",
+        ),
         wr,
         f"Frobenius norm growth per layer: writing {wr:.4f}, reading {rr:.4f} (growth if > "
         f"1 + {tol}, constant if within {tol} of 1); by role: {roles}",
@@ -161,7 +180,12 @@ def findings(model: str, t: dict[str, pl.DataFrame], v: dict, figures: dict) -> 
     ks_g = _median(gm["ks_normal_robust"])
     add(
         "gradients-gaussian",
-        None if math.isnan(ks_g) else bool(ks_g <= v["ks_gaussian"]),
+        verdicts.threshold(
+            None if math.isnan(ks_g) else bool(ks_g <= v["ks_gaussian"]),
+            ks_g,
+            gm.height,
+            f"median robust KS of the gradient matrices <= {v['ks_gaussian']}",
+        ),
         ks_g,
         f"median robust KS of {gm.height} gradient matrices {ks_g:.3f} (nearly Gaussian if <= "
         f"{v['ks_gaussian']}), median excess kurtosis {_median(gm['excess_kurtosis']):.2f}, "
@@ -185,13 +209,35 @@ def findings(model: str, t: dict[str, pl.DataFrame], v: dict, figures: dict) -> 
     ok = None if math.isnan(r) else bool(r > 1 + tol and r2 >= v["growth_r2"])
     add(
         "residual-norm-growth",
-        ok,
+        verdicts.threshold(
+            ok,
+            r,
+            n_layers,
+            f"residual-norm growth per block > 1 + {tol} with log-linear R^2 >= {v['growth_r2']}",
+        ),
         r,
         f"mean residual norm grows {r:.4f}x per block (R^2 of log-linear fit {r2:.2f}; geometric "
         f"if rate > 1 + {tol} and R^2 >= {v['growth_r2']}); GPT2-XL anchor 1.045",
         figures.get("norms", ""),
     )
     return rows
+
+
+def norms_part(norms: pl.DataFrame, ks_gaussian: float) -> verdicts.Evidence:
+    """The "except the norm parameters" half of the weights claim: they differ from Gaussian.
+    A model without norm parameters has nothing to differ (not a vacuous "holds")."""
+    if norms.height == 0:
+        return verdicts.not_run("the model has no normalisation parameters to compare")
+    n_const = int((norms["status"] == "constant").sum())
+    ks_n = _median(norms.filter(pl.col("status") == "ok")["ks_normal_robust"])
+    # a constant tensor (LayerNorm's init: all ones or zeros) is as far from Gaussian as it gets
+    differ = n_const == norms.height or (None if math.isnan(ks_n) else bool(ks_n > ks_gaussian))
+    return verdicts.threshold(
+        differ,
+        ks_n,
+        norms.height,
+        f"norm parameters all constant or their median robust KS > {ks_gaussian}",
+    )
 
 
 def _counts(series: pl.Series) -> str:
@@ -213,7 +259,7 @@ def _outlier_finding(model: str, t: dict, v: dict, figures: dict) -> dict:
     pos = pos.filter(~pl.col("a").is_in(["positions 0"]))
     j_pos = _mean(pos["jaccard"])
     if int(n_dims.max() or 0) == 0:
-        ok, value = False, 0.0
+        ok, value = False, 0.0  # no outlier dimension at all: nothing is consistent
     elif math.isnan(mean_layer):
         ok, value = None, math.nan
     else:
@@ -228,12 +274,20 @@ def _outlier_finding(model: str, t: dict, v: dict, figures: dict) -> dict:
         f"mean {mean_layer:.2f} (median {j_layer:.2f}); positions vs all tokens mean {j_pos:.2f} "
         f"(consistent if >= {v['jaccard_consistent']})"
     )
+    evidence = verdicts.threshold(
+        ok,
+        value,
+        consecutive.height,
+        f"some block has outlier dimensions, the mean Jaccard of consecutive blocks' sets >= "
+        f"{v['jaccard_consistent']} and (where measured) positions vs all tokens >= "
+        f"{v['jaccard_consistent']}",
+    )
     return finding(
         STUDY,
         "outlier-dims-consistent",
         CLAIMS["outlier-dims-consistent"],
         model,
-        _verdict(ok),
+        evidence,
         value,
         detail,
         figures.get("outliers", ""),
@@ -247,13 +301,19 @@ def _power_law_finding(model, claim_id, part: pl.DataFrame, v: dict, figure: str
     q1, q3 = (
         np.nanpercentile(part["alpha"].to_numpy(), [25, 75]) if part.height else (math.nan,) * 2
     )
-    ok = None if math.isnan(ok_share) else bool(ok_share >= v["power_law_share"])
+    evidence = verdicts.threshold(
+        None if math.isnan(ok_share) else bool(ok_share >= v["power_law_share"]),
+        ok_share,
+        part.height,
+        f"share of spectra with log-log R^2 >= {v['power_law_r2']} at least "
+        f"{v['power_law_share']:.0%}",
+    )
     detail = (
         f"{part.height} spectra; log-log fit R^2 >= {v['power_law_r2']} in {ok_share:.0%} "
         f"(power law if >= {v['power_law_share']:.0%}); median R^2 {_median(part['r2']):.3f}; "
         f"alpha median {alpha:.3f} (IQR {q1:.3f}-{q3:.3f})"
     )
-    return finding(STUDY, claim_id, CLAIMS[claim_id], model, _verdict(ok), alpha, detail, figure)
+    return finding(STUDY, claim_id, CLAIMS[claim_id], model, evidence, alpha, detail, figure)
 
 
 def compare(all_findings: pl.DataFrame, models: dict) -> pl.DataFrame:

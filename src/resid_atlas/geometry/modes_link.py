@@ -16,6 +16,7 @@ Benjamini-Hochberg q-value over all tests of a (model, variant).
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import polars as pl
@@ -24,6 +25,7 @@ from scipy import stats
 from resid_atlas.core.errors import AtlasError
 from resid_atlas.geometry.published import STUDY
 from resid_atlas.geometry.summary import headline_variant
+from resid_atlas.stats import verdicts
 from resid_atlas.stats.findings import finding
 
 POOLED = "(pooled)"  # the distribution atlas's pair key of the all-pairs sample
@@ -171,9 +173,13 @@ def modes_findings(table: pl.DataFrame, model: str, settings: dict, figure: str)
     sig = part.filter(pl.col("q_value") < alpha)
     n, k = part.height, sig.height
     if n == 0:
-        verdict, value, detail = "inconclusive", None, "no test could be computed"
+        verdict = verdicts.inconclusive("no test could be computed", n=0)
+        value, detail = None, "no test could be computed"
     else:
-        verdict = "holds" if k > 0 else "does not hold"
+        verdict = replace(
+            verdicts.count(k, n, f"correlation tests significant at BH q < {alpha}", 1, 1),
+            p_value=part["q_value"].drop_nans().min(),  # the smallest q
+        )
         value = k / n
         strongest = part.sort(pl.col("r").abs(), descending=True).row(0, named=True)
         common = sig.group_by("characteristic", "target").len().sort("len", descending=True).head(3)

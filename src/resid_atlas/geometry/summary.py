@@ -22,6 +22,7 @@ from resid_atlas.geometry.published import (
     STUDY_NAMED_ATTRIBUTES,
     STUDY_PERSISTENT_ATTRIBUTE,
 )
+from resid_atlas.stats import verdicts
 from resid_atlas.stats.findings import finding
 
 SUMMARY_SCHEMA = {
@@ -214,15 +215,25 @@ def findings(
         variant = t["variant"]
         suffix = "" if variant == "pca" else f"-{variant}"
         rho, p = t["spearman_rho"], t["p_value"]
+        part = summary.filter(pl.col("variant") == variant).sort("layer")
         shrinks = t["last_mean_abs"] < t["first_mean_abs"]
-        if t["n_layers"] < 4 or not math.isfinite(rho):
-            verdict = "inconclusive"
-        elif rho < 0 and p < alpha and shrinks:
-            verdict = "holds"
-        elif (rho > 0 and p < alpha) or not shrinks:
-            verdict = "does not hold"
-        else:
-            verdict = "inconclusive"
+        verdict = verdicts.trend(
+            part["layer"].to_numpy(),
+            part["mean_abs_score"].to_numpy(),
+            "mean |score| on layer",
+            claimed="decreasing",
+            alpha=alpha,
+        )
+        if part.height >= verdicts.MIN_TREND_POINTS:  # too few layers: no verdict at all
+            verdict = verdicts.all_of(
+                verdict,
+                verdicts.threshold(
+                    shrinks,
+                    t["ratio_last_first"],
+                    t["n_layers"],
+                    "last layer's mean |score| below the first's",
+                ),
+            )
         rows.append(
             finding(
                 STUDY,
@@ -232,9 +243,10 @@ def findings(
                 model,
                 verdict,
                 rho,
-                f"Spearman rho of mean |score| with layer {rho:.3f} (p={p:.2g}, "
-                f"{t['n_layers']} layers); layer 0 {t['first_mean_abs']:.4f} -> last "
-                f"{t['last_mean_abs']:.4f} (ratio {t['ratio_last_first']:.3f}); largest at "
+                f"Spearman rho of mean |score| with layer {rho:.3f} (two-sided p={p:.2g}, "
+                f"one-sided {_p(verdict.p_value)}, {t['n_layers']} layers); layer 0 "
+                f"{t['first_mean_abs']:.4f} -> last {t['last_mean_abs']:.4f} "
+                f"(ratio {t['ratio_last_first']:.3f}); largest at "
                 f"layer {t['max_layer']}, smallest at layer {t['min_layer']}. Published "
                 f"GPT2-small PCA: 0.750 -> 0.054 (ratio {ref_ratio:.3f}, rho {ref_rho:.3f}).",
                 figures.get("depth", ""),
@@ -261,10 +273,12 @@ def findings(
     missing = [a for a in STUDY_NAMED_ATTRIBUTES if a not in names]
     hits = sum(a in top3 for a in STUDY_NAMED_ATTRIBUTES)
     if missing:
-        verdict, value = "not run", None
+        verdict, value = verdicts.not_run(f"the dataset lacks {missing}"), None
         note = f"the dataset lacks {missing}"
     else:
-        verdict = "holds" if hits >= 2 else ("does not hold" if hits == 0 else "inconclusive")
+        verdict = verdicts.count(
+            hits, len(STUDY_NAMED_ATTRIBUTES), "named attributes in the top 3 by mean |pull|", 2, 1
+        )
         value = hits
         note = f"{hits} of the 3 named attributes are in this model's top 3"
     rows.append(
@@ -292,14 +306,19 @@ def findings(
     target = late_rank.filter(pl.col("name") == STUDY_PERSISTENT_ATTRIBUTE)
     if target.height == 0:
         verdict, value, detail = (
-            "not run",
+            verdicts.not_run(f"the dataset lacks '{STUDY_PERSISTENT_ATTRIBUTE}'"),
             None,
             f"the dataset lacks '{STUDY_PERSISTENT_ATTRIBUTE}'",
         )
     else:
         rank = int(target["rank"][0])
-        half = late_rank.height / 2
-        verdict = "holds" if rank <= 3 else ("does not hold" if rank > half else "inconclusive")
+        verdict = verdicts.rank(
+            rank,
+            late_rank.height,
+            f"'{STUDY_PERSISTENT_ATTRIBUTE}' by mean |pull| over the last layers",
+            3,
+            late_rank.height / 2,
+        )
         value = rank
         detail = (
             f"{variant} vectors, last {late['layer'].n_unique()} layers: "
@@ -363,3 +382,7 @@ def summary(
     draw.grouping_figure(pl.concat(grouping_frames), model, grouping_figure)
     for r in rows:
         logging.getLogger(__name__).info("%s: %s (%s)", r["claim_id"], r["verdict"], r["detail"])
+
+
+def _p(p: float | None) -> str:
+    return "p n/a" if p is None else f"p={p:.2g}"

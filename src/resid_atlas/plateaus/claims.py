@@ -1,7 +1,8 @@
 """The study's claims as a findings table (resid_atlas.stats.findings): one row per (claim,
-model), each a difference of medians with a percentile-bootstrap 95% interval. A claim holds when
-the interval lies on the claimed side of zero, does not hold when it lies on the other side, and
-is inconclusive when it contains zero; a claim whose conditions were not run says so."""
+model), each a difference of medians with a percentile-bootstrap 95% interval, decided by the
+interval rule of resid_atlas.stats.verdicts (holds when the interval lies above zero, does not
+hold when below, inconclusive when it contains zero); a claim whose conditions were not run says
+so."""
 
 from __future__ import annotations
 
@@ -12,22 +13,14 @@ import numpy as np
 import polars as pl
 
 from resid_atlas.core.errors import AtlasError
-from resid_atlas.plateaus.crossings import UNITS, censored_sizes, difference_ci
+from resid_atlas.plateaus.crossings import UNITS, censored_sizes
+from resid_atlas.stats import verdicts
+from resid_atlas.stats.bootstrap import median_sum_ci
 from resid_atlas.stats.findings import finding, write_findings
 
 STUDY = "003 activation-plateaus"
 
 log = logging.getLogger(__name__)
-
-
-def verdict(low: float, high: float) -> str:
-    if not (np.isfinite(low) and np.isfinite(high)):
-        return "inconclusive"
-    if low > 0:
-        return "holds"
-    if high < 0:
-        return "does not hold"
-    return "inconclusive"
 
 
 def _sizes(frame: pl.DataFrame, condition: str, which: str) -> np.ndarray | None:
@@ -47,10 +40,11 @@ def _difference_row(
     missing = [label for label, s in zip(labels, samples, strict=True) if s is None]
     if missing:
         return finding(
-            STUDY, claim_id, claim, model, "not run", None,
-            f"conditions not in plateaus.conditions: {', '.join(missing)}", figure,
+            STUDY, claim_id, claim, model,
+            verdicts.not_run(f"conditions not in plateaus.conditions: {', '.join(missing)}"),
+            None, f"conditions not in plateaus.conditions: {', '.join(missing)}", figure,
         )  # fmt: skip
-    value, low, high = difference_ci(samples, signs, seed, n_resamples)
+    value, low, high = median_sum_ci(samples, signs, n_resamples, seed)
     scale = np.degrees if unit == "radians" else (lambda v: v)
     parts = [
         f"{label}: median {which} {_fmt(s, unit)} (n={len(s)})"
@@ -62,7 +56,19 @@ def _difference_row(
         + (" deg" if unit == "radians" else " x ||base||")
         + "; non-crossing curves count as one step beyond the sweep"
     )
-    return finding(STUDY, claim_id, claim, model, verdict(low, high), value, detail, figure)
+    terms = " ".join(
+        f"{'+' if sign > 0 else '-'} median({label})"
+        for sign, label in zip(signs, labels, strict=True)
+    )
+    evidence = verdicts.interval(
+        value,
+        low,
+        high,
+        sum(len(x) for x in samples),
+        f"95% bootstrap CI (over curves, each condition resampled) of {terms} "
+        f"({which} size) above 0",
+    )
+    return finding(STUDY, claim_id, claim, model, evidence, value, detail, figure)
 
 
 def model_claims(
@@ -149,7 +155,10 @@ def _local_optimum(
     )
     real = triangle.filter(pl.col("triangle") == "real-other")
     if real.is_empty():
-        return finding(STUDY, claim_id, claim, model, "not run", None, "no triangle run", figure)
+        return finding(
+            STUDY, claim_id, claim, model, verdicts.not_run("no triangle run"), None,
+            "no triangle run", figure,
+        )  # fmt: skip
     top_w = real["w_top"].max()
     below = real.filter(pl.col("w_top") < top_w)["w_top"].max()
     top = censored_sizes(real.filter(pl.col("w_top") == top_w))

@@ -1,5 +1,5 @@
 """Where each curve leaves its plateau and crosses the KL threshold, and the per-condition medians
-with bootstrap confidence intervals (scipy.stats.bootstrap, percentile method).
+with bootstrap confidence intervals (resid_atlas.stats.bootstrap.median_ci).
 
 A curve that never crosses is censored: in medians and intervals it counts as one step beyond the
 sweep's end (a lower bound on its crossing), and `n_crossed` says how many did cross.
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
-from scipy import stats
+
+from resid_atlas.stats.bootstrap import median_ci
 
 CROSSING_SCHEMA = {
     "crossed": pl.Boolean,  # KL exceeded the threshold somewhere on the curve
@@ -64,7 +65,6 @@ SUMMARY_SCHEMA = {
     "final_l2_median": pl.Float64,
 }
 UNITS = {"straight": "fraction of ||base||", "sphere": "radians"}
-CONFIDENCE = 0.95
 
 
 def first_crossing(values: np.ndarray, threshold: float) -> np.ndarray:
@@ -135,56 +135,6 @@ def censored_sizes(rows: pl.DataFrame, which: str = "crossing") -> np.ndarray:
     return rows[f"{which}_size"].fill_null(rows["beyond_size"]).to_numpy()
 
 
-def _median(x, axis=-1):
-    return np.median(x, axis=axis)
-
-
-def median_ci(x: np.ndarray, seed: int, n_resamples: int = 2000) -> tuple[float, float, float]:
-    """(median, low, high) with a percentile-bootstrap confidence interval."""
-    x = np.asarray(x, dtype=float)
-    if len(x) == 0:
-        return (np.nan, np.nan, np.nan)
-    if len(x) < 2 or np.ptp(x) == 0:
-        return (float(np.median(x)),) * 3
-    res = stats.bootstrap(
-        (x,),
-        _median,
-        confidence_level=CONFIDENCE,
-        n_resamples=n_resamples,
-        method="percentile",
-        rng=np.random.default_rng(seed),
-    )
-    ci = res.confidence_interval
-    return float(np.median(x)), float(ci.low), float(ci.high)
-
-
-def difference_ci(
-    samples: list[np.ndarray], signs: list[float], seed: int, n_resamples: int = 2000
-) -> tuple[float, float, float]:
-    """sum_k signs[k] * median(samples[k]) with a percentile-bootstrap interval, each sample
-    resampled independently (e.g. signs [1, -1] for a difference of medians, [1, -1, -1, 1]
-    for a difference of differences)."""
-    samples = [np.asarray(s, dtype=float) for s in samples]
-
-    def stat(*xs, axis=-1):
-        return sum(s * np.median(x, axis=axis) for s, x in zip(signs, xs, strict=True))
-
-    value = float(stat(*samples))
-    if any(len(s) < 2 for s in samples):
-        return value, np.nan, np.nan
-    if all(np.ptp(s) == 0 for s in samples):
-        return value, value, value
-    res = stats.bootstrap(
-        tuple(samples),
-        stat,
-        confidence_level=CONFIDENCE,
-        n_resamples=n_resamples,
-        method="percentile",
-        rng=np.random.default_rng(seed),
-    )
-    return value, float(res.confidence_interval.low), float(res.confidence_interval.high)
-
-
 def summary_table(
     thresholds_frame: pl.DataFrame, seed: int, n_resamples: int = 2000
 ) -> pl.DataFrame:
@@ -192,8 +142,8 @@ def summary_table(
     rows = []
     for (name,), group in thresholds_frame.group_by("condition", maintain_order=True):
         first = group.row(0, named=True)
-        cross = median_ci(censored_sizes(group, "crossing"), seed, n_resamples)
-        plateau = median_ci(censored_sizes(group, "plateau"), seed, n_resamples)
+        cross = median_ci(censored_sizes(group, "crossing"), n_resamples, seed)
+        plateau = median_ci(censored_sizes(group, "plateau"), n_resamples, seed)
         rows.append(
             {
                 "model": first["model"],

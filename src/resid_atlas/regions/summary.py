@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,8 @@ import polars as pl
 from scipy import stats
 
 from resid_atlas.core.errors import AtlasError
+from resid_atlas.stats import verdicts
+from resid_atlas.stats.bootstrap import median_ci, median_sum_ci
 from resid_atlas.stats.findings import finding
 
 STUDY = "004 stable-regions"
@@ -53,39 +56,6 @@ SEMANTIC_SCHEMA = {
 }
 
 
-def bootstrap_median_ci(x: np.ndarray, n_resamples: int, seed: int, level: float = 0.95):
-    x = np.asarray(x, dtype=np.float64)
-    if x.size < 2 or np.ptp(x) == 0:
-        return (float(np.median(x)),) * 2 if x.size else (math.nan, math.nan)
-    res = stats.bootstrap(
-        (x,),
-        np.median,
-        n_resamples=n_resamples,
-        confidence_level=level,
-        method="percentile",
-        rng=np.random.default_rng(seed),
-    )
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
-
-
-def bootstrap_median_difference(x, y, n_resamples: int, seed: int, level: float = 0.95):
-    """Percentile CI of median(x) - median(y) for independent samples."""
-
-    def diff(a, b, axis=-1):
-        return np.median(a, axis=axis) - np.median(b, axis=axis)
-
-    res = stats.bootstrap(
-        (np.asarray(x, float), np.asarray(y, float)),
-        diff,
-        n_resamples=n_resamples,
-        confidence_level=level,
-        method="percentile",
-        vectorized=True,
-        rng=np.random.default_rng(seed),
-    )
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
-
-
 def load_runs(
     sharpness: list[str | Path], metas: list[str | Path]
 ) -> tuple[pl.DataFrame, dict[str, dict]]:
@@ -116,7 +86,7 @@ def summarise(pairs: pl.DataFrame, metas: dict, settings: dict) -> pl.DataFrame:
         )
         ok = sub.filter(pl.col("status") == "ok")
         x = ok["sharpness"].to_numpy()
-        lo, hi = bootstrap_median_ci(x, settings["bootstrap"], settings["seed"] + i)
+        _, lo, hi = median_ci(x, settings["bootstrap"], settings["seed"] + i)
         meta = metas[model]
         q = np.quantile(x, [0.25, 0.5, 0.75]) if x.size else [math.nan] * 3
         kl = ok["sharpness_kl"].drop_nans().drop_nulls()
@@ -192,16 +162,6 @@ def _fisher(table: list[list[int]]) -> tuple[float, float, float]:
     return float(greater.statistic), float(greater.pvalue), float(less.pvalue)
 
 
-def _verdict_from_p(p_more: float, p_less: float, alpha: float = 0.05) -> str:
-    if math.isnan(p_more):
-        return "inconclusive"
-    if p_more < alpha:
-        return "holds"
-    if p_less < alpha:
-        return "does not hold"
-    return "inconclusive"
-
-
 def findings_rows(
     pairs: pl.DataFrame, summary: pl.DataFrame, settings: dict, figure: str
 ) -> list[dict]:
@@ -218,7 +178,15 @@ def findings_rows(
         "Randomly initialised models have no stable regions: curves are straight (sharpness ~1)."
     )
     for r in head.filter(~pl.col("trained")).iter_rows(named=True):
-        verdict = "holds" if r["median"] < smooth else "does not hold"
+        verdict = verdicts.interval(
+            r["median"],
+            r["ci_low"],
+            r["ci_high"],
+            r["n_ok"],
+            f"95% bootstrap CI (over pairs) of the median sharpness below smooth_below {smooth}",
+            claimed="less",
+            bound=smooth,
+        )
         rows.append(
             finding(
                 STUDY,
@@ -246,7 +214,7 @@ def findings_rows(
                     "trained-sharper-than-init",
                     claim,
                     model,
-                    "not run",
+                    verdicts.not_run("no random-init twin in regions.models"),
                     None,
                     "no random-init twin (an entry with like: this model) in regions.models",
                 )
@@ -254,10 +222,17 @@ def findings_rows(
             continue
         x = _headline(pairs, model, settings)["sharpness"].to_numpy()
         y = _headline(pairs, twin, settings)["sharpness"].to_numpy()
-        lo, hi = bootstrap_median_difference(x, y, settings["bootstrap"], settings["seed"])
-        diff = float(np.median(x) - np.median(y))
+        diff, lo, hi = median_sum_ci([x, y], [1.0, -1.0], settings["bootstrap"], settings["seed"])
         p = stats.mannwhitneyu(x, y, alternative="greater").pvalue
-        verdict = "holds" if lo > 0 else ("does not hold" if hi < 0 else "inconclusive")
+        verdict = verdicts.interval(
+            diff,
+            lo,
+            hi,
+            x.size + y.size,
+            f"95% bootstrap CI (over pairs, each model resampled) of the median sharpness "
+            f"difference to {twin} above 0",
+        )
+        verdict = replace(verdict, p_value=float(p))
         rows.append(
             finding(
                 STUDY,
@@ -306,7 +281,10 @@ def _semantic_row(sub, model, split, smooth, sharp, steps, figure) -> dict:
         mask = (sub["subject_a"] == sub["subject_b"]).to_numpy() if sub.height else np.array([])
         names = ("of the same subject", "of different subjects")
     if sub.height == 0:
-        return finding(STUDY, claim_id, claim, model, "not run", None, "no pairs for this check")
+        return finding(
+            STUDY, claim_id, claim, model, verdicts.not_run("no pairs"), None,
+            "no pairs for this check",
+        )  # fmt: skip
     x = sub["sharpness"].to_numpy()
     is_smooth, is_sharp = x < smooth, x > sharp
     table = [
@@ -320,9 +298,15 @@ def _semantic_row(sub, model, split, smooth, sharp, steps, figure) -> dict:
         f"{names[1]}: {table[1][0]} smooth / {table[1][1]} sharp ({steps} steps); smooth share "
         f"{share[0]:.2f} vs {share[1]:.2f}; Fisher odds ratio {odds:.3g}, one-sided p {p_more:.2g}"
     )
-    return finding(
-        STUDY, claim_id, claim, model, _verdict_from_p(p_more, p_less), odds, detail, figure
+    evidence = verdicts.p_value(
+        odds,
+        p_more,
+        p_less,
+        int(sum(map(sum, table))),
+        f"one-sided Fisher exact p < 0.05 that pairs {names[0]} are smooth (< {smooth}) rather "
+        f"than sharp (> {sharp}) more often (odds ratio > 1)",
     )
+    return finding(STUDY, claim_id, claim, model, evidence, odds, detail, figure)
 
 
 def _trend_rows(head: pl.DataFrame, column: str, figure: str) -> list[dict]:
@@ -351,7 +335,7 @@ def _trend_rows(head: pl.DataFrame, column: str, figure: str) -> list[dict]:
                 claim_id,
                 claim,
                 ",".join(head["model"].to_list()),
-                "not run",
+                verdicts.not_run("no checkpoint series"),
                 None,
                 "no checkpoint series: list hf models of one id with step revisions "
                 "(e.g. Pythia stepN) in regions.models",
@@ -368,18 +352,17 @@ def _trend_rows(head: pl.DataFrame, column: str, figure: str) -> list[dict]:
                     claim_id,
                     claim,
                     label,
-                    "not run",
+                    verdicts.not_run(f"fewer than 3 distinct {column}"),
                     None,
                     f"{name}: needs at least 3 models with distinct {column} in regions.models "
                     f"(has {pts[column].n_unique()})",
                 )
             )
             continue
-        res = stats.spearmanr(pts[column].to_numpy(), pts["median"].to_numpy())
-        rho, p = float(res.statistic), float(res.pvalue)
-        verdict = (
-            "holds" if rho > 0 and p < 0.05 else ("does not hold" if rho <= 0 else "inconclusive")
+        evidence = verdicts.trend(
+            pts[column].to_numpy(), pts["median"].to_numpy(), f"median sharpness on {column}"
         )
+        rho, p = evidence.effect, evidence.p_value
         pairs = ", ".join(
             f"{m}: {v} -> {s:.2f}" for m, v, s in pts.select("model", column, "median").rows()
         )
@@ -389,10 +372,10 @@ def _trend_rows(head: pl.DataFrame, column: str, figure: str) -> list[dict]:
                 claim_id,
                 claim,
                 label,
-                verdict,
+                evidence,
                 rho,
-                f"{name}: Spearman rho {rho:.3f} (p = {p:.2g}) of median sharpness on "
-                f"{column}; {pairs}",
+                f"{name}: Spearman rho {_fmt(rho, '.3f')} (one-sided p = {_fmt(p, '.2g')}, "
+                f"{pts.height} models) of median sharpness on {column}; {pairs}",
                 figure,
             )
         )
@@ -419,3 +402,7 @@ def summary(
     write_parquet(table, out_summary)
     write_parquet(semantic_table(pairs, settings), out_semantic)
     write_findings(findings_rows(pairs, table, settings, figure), out_findings)
+
+
+def _fmt(x: float | None, spec: str) -> str:
+    return "n/a" if x is None else format(x, spec)

@@ -1,5 +1,6 @@
-"""results/report/findings.html: every claim of the five studies, its verdict per model, the numbers
-and a link to the figure behind it. One self-contained page, readable on its own."""
+"""results/report/findings.html: every claim of the five studies, its verdict per model, the
+evidence that decided it (effect, 95% interval or p-value, n, rule), the numbers and a link to the
+figure behind it. One self-contained page, readable on its own."""
 
 from __future__ import annotations
 
@@ -25,8 +26,29 @@ th, td { border: 1px solid #ccc; padding: 0.4em 0.6em; vertical-align: top; text
 th { background: #f3f3f3; }
 .verdict { font-weight: 600; }
 .detail { color: #555; font-size: 0.85em; }
+.evidence { font-family: ui-monospace, monospace; font-size: 0.8em; margin: 0.2em 0; }
+.rule { font-size: 0.8em; font-style: italic; margin-bottom: 0.2em; }
 .legend span { padding: 0.2em 0.6em; margin-right: 0.5em; border-radius: 3px; }
 """
+
+
+def _number(x) -> str | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4g}"
+
+
+def evidence_text(row: dict) -> str:
+    """effect, [ci_low, ci_high], p and n in one line ("" when the row has none)."""
+    parts = []
+    if (effect := _number(row.get("effect"))) is not None:
+        parts.append(f"effect {effect}")
+    low, high = _number(row.get("ci_low")), _number(row.get("ci_high"))
+    if low is not None and high is not None:
+        parts.append(f"95% CI [{low}, {high}]")
+    if (p := row.get("p_value")) is not None and not math.isnan(p):
+        parts.append(f"p = {p:.3g}")
+    if row.get("n") is not None:
+        parts.append(f"n = {row['n']}")
+    return "; ".join(parts)
 
 
 def _cell(row: dict | None, page_dir: Path) -> str:
@@ -42,6 +64,8 @@ def _cell(row: dict | None, page_dir: Path) -> str:
     return (
         f'<td style="background:{COLOURS.get(row["verdict"], "#fff")}">'
         f'<span class="verdict">{html.escape(row["verdict"])}</span>{value}{link}'
+        f'<div class="evidence">{html.escape(evidence_text(row))}</div>'
+        f'<div class="rule">rule: {html.escape(row.get("rule") or "")}</div>'
         f'<div class="detail">{html.escape(row["detail"])}</div></td>'
     )
 
@@ -52,7 +76,9 @@ def render(findings: pl.DataFrame, page_path: str | Path) -> str:
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>resid-atlas findings</title>",
         f"<style>{STYLE}</style></head><body><h1>resid-atlas: findings</h1>",
         "<p>Every claim of the five studies reproduced by this run, with its verdict for each "
-        "model, the number behind it and a link to the figure. Verdicts: ",
+        "model and the evidence that decided it: the effect, its 95% interval (bootstrap over "
+        "sentences, pairs or curves, or exact binomial) or one-sided p-value, n, and the rule "
+        "in words; then the numbers behind it and a link to the figure. Verdicts: ",
         '<span class="legend">'
         + "".join(f'<span style="background:{c}">{v}</span>' for v, c in COLOURS.items())
         + "</span></p>",
