@@ -63,7 +63,7 @@ def read_transform(stream: ResidualStream, read: int, read_site: str):
         raise AtlasError(f"regions.read_site: unknown {read_site!r}; choose from {READ_SITES}.")
     if read_site == "resid_post" or read != stream.n_layers - 1:
         return lambda h: h.float()
-    dtype = next(stream.final_norm.parameters(), torch.empty(0)).dtype
+    dtype = next(stream.model.parameters()).dtype  # the dtype Hugging Face norms in
     return lambda h: stream.final_norm(h.to(dtype)).float()
 
 
