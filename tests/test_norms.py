@@ -112,12 +112,12 @@ def _raw_reads(lm, ids):
 def test_auto_shards_are_centred_for_layernorm_and_raw_for_rmsnorm(arch, tmp_path):
     from test_extract import SETTINGS, corpus_frame
 
-    from resid_atlas.activations.extract import extract
+    from resid_atlas.activations.extract import extract_shards
     from resid_atlas.models.pooling import prompt_text
 
     lm = _lm(arch)
     corpus = corpus_frame()
-    extract(corpus, lm, {**SETTINGS, "centring": "auto"}, tmp_path)
+    extract_shards(corpus, lm, {**SETTINGS, "centring": "auto"}, tmp_path)
     meta = json.loads((tmp_path / "meta.json").read_text())
     want_mean = KIND[arch] == "layernorm"
     assert meta["centring"] == ("mean" if want_mean else "none")
