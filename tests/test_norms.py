@@ -15,7 +15,7 @@ from resid_atlas.models.norms import norm_type, resolve_centring, subtracts_mean
 from resid_atlas.models.residual import find_final_norm, hook_name
 from resid_atlas.plateaus.conditions import parse
 from resid_atlas.plateaus.perturb import Vectors
-from resid_atlas.plateaus.reference import reference_statistics, site_activations
+from resid_atlas.plateaus.statistics import reference_statistics, site_activations
 
 KIND = {"gpt2": "layernorm", "gpt_neox": "layernorm", "llama": "rmsnorm"}
 
