@@ -365,7 +365,7 @@ def prompt(length=9, batch=2):
 def test_family(family, corpus, tmp_path):
     from resid_atlas.activations.extract import extract_shards
     from resid_atlas.models.matrices import pieces
-    from resid_atlas.models.norms import norm_type
+    from resid_atlas.models.norms import norm_type, resolve_centring
     from resid_atlas.models.residual import PrefixCache, ResidualStream
 
     lm = load(family)  # passes the load-time check (models/architectures.py)
@@ -407,7 +407,10 @@ def test_family(family, corpus, tmp_path):
         torch.testing.assert_close(fast.resid[2], full.resid[2], rtol=1e-5, atol=1e-5)
     assert (full.logits - base).abs().max() > 1e-4
 
-    assert norm_type(lm.model) == family.norm
+    # The norm type and the centring `auto` picks from it (mean-centred for LayerNorm only).
+    assert norm_type(lm.model).kind == family.norm
+    applied = resolve_centring("auto", lm.model)["centring"]
+    assert applied == ("mean" if family.norm == "layernorm" else "none")
 
     check_pieces(family, pieces(lm.model), stream.d_model)
 

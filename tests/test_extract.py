@@ -26,8 +26,7 @@ SETTINGS = {
 }
 
 
-@pytest.fixture(scope="module")
-def corpus():
+def corpus_frame():
     return build_corpus(
         {
             "source": "csv",
@@ -38,6 +37,11 @@ def corpus():
         },
         "tiny",
     )
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return corpus_frame()
 
 
 def direct(lm, text, protocol, layer):

@@ -305,6 +305,8 @@ def test_tiny_run_plateaus(tiny_run):
         meta["site"] == "blocks.0.hook_resid_post" and meta["readout"] == "blocks.2.hook_resid_post"
     )
     assert meta["n_prompts"] == 40
+    # tiny-llama has RMSNorm: the default auto centring leaves its site activations raw
+    assert meta["centring"] == "none" and meta["norm_type"] == "rmsnorm"
     conditions = meta["conditions"]
     assert len(conditions) == 12
     for name in conditions:

@@ -14,7 +14,7 @@ from resid_atlas.models.catalog import resolve_sites
 from resid_atlas.models.residual import ResidualStream
 from resid_atlas.regions.curves import clean_runs, curve_tables, interpolate_pair
 from resid_atlas.regions.pairs import build_pairs, relation
-from resid_atlas.regions.paths import arc_path, linear_path, normalise, sharpness
+from resid_atlas.regions.paths import arc_path, linear_path, normalise, rescaled_arc, sharpness
 from resid_atlas.regions.slices import grid_points, similarities, slice_through
 from resid_atlas.regions.summary import findings_rows, semantic_table, summarise
 from resid_atlas.stats.bootstrap import median_ci
@@ -22,9 +22,12 @@ from resid_atlas.stats.bootstrap import median_ci
 SETTINGS = {
     "pairings": ["stream", "meaning"],
     "paths": ["linear", "arc"],
+    "stream_sampling": "random",
     "n_pairs": 6,
     "prompt_length": 10,
     "prepend_bos": True,
+    "read_site": "hidden_states",
+    "arc": "rescale",
     "steps": 11,
     "smooth_below": 1.2,
     "sharp_above": 5.0,
@@ -85,6 +88,20 @@ def test_arc_keeps_its_norm_and_moves_evenly():
     )
 
 
+def test_rescaled_arc_keeps_the_distance_to_the_mean():
+    g = torch.Generator().manual_seed(1)
+    centre, a, b = (torch.randn(32, generator=g, dtype=torch.float64) for _ in range(3))
+    x = rescaled_arc(a, b, centre, 11)
+    radius = (a - centre).norm()
+    torch.testing.assert_close((x - centre).norm(dim=1), radius.expand(11))
+    torch.testing.assert_close(x[0], a)
+    # it ends on the ray from the centre through b, and every point is the rescaled line
+    torch.testing.assert_close(x[-1], centre + (b - centre) * radius / (b - centre).norm())
+    line = linear_path(a, b, 11) - centre
+    cos = torch.nn.functional.cosine_similarity(x - centre, line, dim=1)
+    torch.testing.assert_close(cos, torch.ones(11, dtype=torch.float64))
+
+
 # --- patched runs on tiny models ------------------------------------------------------------
 
 
@@ -99,12 +116,14 @@ def test_interpolation_end_points_reproduce_clean_runs(tiny_lm):
     write, read = resolve_sites(
         "regions", {"write_layer": 0, "read_layer": -1}, KEYS, stream.n_layers, "tiny"
     )
-    clean = clean_runs(stream, windows, write, read, batch=3)
+    # the raw residual at the read site and the even-angle arc, which ends at B
+    clean = clean_runs(stream, windows, write, read, batch=3, read_site="resid_post")
     acts = torch.from_numpy(clean["write"])
     ids = torch.from_numpy(windows[0])
     dist, kl, h = interpolate_pair(
-        stream, ids, acts[0], acts[1], acts.mean(0), write, read, 11, ["linear", "arc"]
-    )
+        stream, ids, acts[0], acts[1], acts.mean(0), write, read, 11, ["linear", "arc"],
+        "slerp", "resid_post",
+    )  # fmt: skip
     assert dist.shape == kl.shape == (2, 11) and h.shape[:2] == (2, 11)
     for k in range(2):
         # a = 0 is prompt A's own clean run
@@ -157,8 +176,13 @@ def test_pairs_stream_and_meaning(tiny_config):
     corpus = build_corpus(tiny_config["datasets"]["tiny"], "tiny")
     tok = byte_tokenizer()
     windows, table = build_pairs(corpus, tok, SETTINGS, "stream")
-    assert windows.shape == (12, 11)  # BOS + 10 tokens
-    assert (table["window_b"] == table["window_a"] + 1).all()
+    assert windows.shape == (7, 11)  # n_pairs + 1 drawn windows of BOS + 10 tokens
+    assert (table["window_b"] == table["window_a"] + 1).all()  # neighbours in the draw
+    windows, table = build_pairs(
+        corpus, tok, {**SETTINGS, "stream_sampling": "consecutive"}, "stream"
+    )
+    assert windows.shape == (12, 11)
+    assert table["window_a"].to_list() == list(range(0, 12, 2))
     windows, table = build_pairs(corpus, tok, {**SETTINGS, "n_pairs": 40}, "meaning")
     assert table.height == 40 and windows.shape[1] == 11
     assert sorted(table["relation"].unique()) == [
@@ -343,7 +367,9 @@ def test_tiny_run_regions_outputs(tiny_run):
     run = out / "tiny-llama"
     meta = json.loads((run / "meta.json").read_text())
     assert meta["write_site"] == "blocks.0.hook_resid_post"
-    assert meta["read_site"] == "blocks.2.hook_resid_post"
+    # the authors' read site: the last block's output after the final norm
+    assert meta["read_site"] == "blocks.2.hook_resid_post + final norm (LlamaRMSNorm)"
+    assert meta["settings"]["stream_sampling"] == "random" and meta["settings"]["arc"] == "rescale"
     assert meta["n_parameters"] > 0 and meta["training_step"] == 0
     sharp = pl.read_parquet(run / "sharpness.parquet")
     assert set(sharp["pairing"]) == {"stream", "meaning"} and set(sharp["path"]) == {
@@ -351,6 +377,8 @@ def test_tiny_run_regions_outputs(tiny_run):
         "arc",
     }
     assert sharp.height == 2 * 2 * 8
+    stream = sharp.filter(pl.col("pairing") == "stream")
+    assert stream["id_a"].null_count() == 0 and stream["start_a"].null_count() == 0
     ok = sharp.filter(pl.col("status") == "ok")
     assert ok["sharpness"].is_finite().all() and (ok["sharpness"] >= 1.0 - 1e-9).all()
     curves = pl.read_parquet(run / "curves.parquet")
@@ -397,3 +425,117 @@ def test_meaning_pairs_keep_only_the_windows_they_use():
     for row in table.iter_rows(named=True):
         text = corpus.filter(pl.col("id") == row["id_a"])["text"][0]
         assert tok.decode(windows[row["window_a"]].tolist()) == text[:10]
+
+
+# --- the authors' procedure, implemented independently -------------------------------------
+
+
+def _blocks(model):
+    """The decoder blocks by architecture, as the authors' resid_module_template names them."""
+    kind = model.config.model_type
+    base = {"gpt2": "transformer.h", "gpt_neox": "gpt_neox.layers"}.get(kind, "model.layers")
+    return model.get_submodule(base)
+
+
+@torch.no_grad()
+def _authors_curves(model, texts, tok, seed, n_prompts, seq_len, layer_write, layer_read, steps):
+    """reometry's get_input_ids + scripts/interpolate.py, on the corpus text instead of
+    Gutenberg: the text as one token stream (each sentence followed by a newline) cut into
+    seq_len windows without BOS, `random.sample` of n_prompts windows after random.seed(seed),
+    pairs (A, B) = (windows[:-1], windows[1:]); B's write-site activation is interpolated into A's
+    context and `hidden_states[layer_read + 1]` at the last position is compared with A's clean
+    one. Returns the input ids and the distances {path: [n_prompts - 1, steps]}."""
+    import random
+
+    stream = tok("".join(t + "\n" for t in texts), add_special_tokens=False)["input_ids"]
+    n = len(stream) // seq_len
+    windows = torch.tensor(stream[: n * seq_len]).reshape(n, seq_len)
+    random.seed(seed)
+    input_ids = windows[random.sample(range(n), n_prompts)]
+    clean = model(input_ids, output_hidden_states=True).hidden_states
+    resid_write = clean[layer_write + 1][:, -1]
+    read_clean = clean[layer_read + 1][:, -1][:-1]
+    mean = resid_write.mean(0)
+    a, b = resid_write[:-1], resid_write[1:]
+    a_radius = (a - mean).norm(dim=-1, keepdim=True)
+    out = {"linear": [], "arc": []}
+    block = _blocks(model)[layer_write]
+    for alpha in torch.linspace(0, 1, steps).tolist():
+        lin = (1 - alpha) * a + alpha * b
+        arc = (lin - mean) * a_radius / (lin - mean).norm(dim=-1, keepdim=True) + mean
+        for name, pert in (("linear", lin), ("arc", arc)):
+
+            def hook(module, args, output, pert=pert):
+                hidden = output[0] if isinstance(output, tuple) else output
+                hidden[:, -1] = pert
+
+            handle = block.register_forward_hook(hook)
+            try:
+                hs = model(input_ids[:-1], output_hidden_states=True).hidden_states
+            finally:
+                handle.remove()
+            out[name].append((hs[layer_read + 1][:, -1] - read_clean).norm(dim=-1))
+    return input_ids, {k: torch.stack(v, 1).numpy() for k, v in out.items()}
+
+
+def test_stream_curves_equal_the_authors_procedure(tiny_lm, tiny_config):
+    from resid_atlas.corpus.ingest import build_corpus
+    from resid_atlas.regions.curves import pair_curves
+
+    corpus = build_corpus(tiny_config["datasets"]["tiny"], "tiny")
+    settings = {
+        **SETTINGS,
+        "prepend_bos": False,
+        "n_pairs": 5,
+        "seed": 7,
+        "paths": ["linear", "arc"],
+    }
+    stream = ResidualStream(tiny_lm.model)
+    write, read = 0, stream.n_layers - 1
+    windows, table = build_pairs(corpus, tiny_lm.tokenizer, settings, "stream")
+    clean = clean_runs(stream, windows, write, read)
+    curves, per_pair = pair_curves(stream, windows, table, clean, write, read, settings, "tiny")
+    ids, want = _authors_curves(
+        tiny_lm.model, corpus["text"].to_list(), tiny_lm.tokenizer, 7, 6, 10, write, read, 11
+    )
+    np.testing.assert_array_equal(windows, ids.numpy())  # the same prompts in the same order
+    for kind in ("linear", "arc"):
+        got = (
+            curves.filter(pl.col("path") == kind)
+            .sort("pair", "step")["distance"]
+            .to_numpy()
+            .reshape(5, 11)
+        )
+        np.testing.assert_allclose(got, want[kind], rtol=1e-4, atol=1e-5 * want[kind].max())
+        sharp = np.diff(want[kind] / want[kind][:, -1:], axis=1).max(1) * 10
+        np.testing.assert_allclose(
+            per_pair.filter(pl.col("path") == kind).sort("pair")["sharpness"], sharp, rtol=1e-3
+        )
+
+
+def test_stream_pairs_span_the_corpus_and_name_their_sentences(tiny_config):
+    from resid_atlas.corpus.ingest import build_corpus
+    from resid_atlas.models.tokenizer import byte_tokenizer
+
+    corpus = build_corpus(tiny_config["datasets"]["tiny"], "tiny")
+    tok = byte_tokenizer()
+    settings = {**SETTINGS, "prepend_bos": False, "n_pairs": 40}
+    windows, table = build_pairs(corpus, tok, settings, "stream")
+    # independently: where each sentence's tokens start in the newline-joined stream
+    lengths = [len(tok(t + "\n", add_special_tokens=False)["input_ids"]) for t in corpus["text"]]
+    first = np.concatenate([[0], np.cumsum(lengths)])
+    total = first[-1]
+    starts = np.concatenate([table["start_a"], table["start_b"][-1:]])
+    stream = tok("".join(t + "\n" for t in corpus["text"]), add_special_tokens=False)["input_ids"]
+    for row, start in enumerate(starts):
+        assert windows[row].tolist() == stream[start : start + 10]
+    sentence = np.searchsorted(first, starts, side="right") - 1
+    ids = corpus["id"].to_numpy()
+    assert table["id_a"].to_list() == ids[sentence[:-1]].tolist()
+    assert table["id_b"].to_list() == ids[sentence[1:]].tolist()
+    # drawn across the whole stream: every quarter of it holds some windows
+    assert set(np.floor(4 * starts / total).astype(int)) == {0, 1, 2, 3}
+    assert len(set(table["id_a"])) > 20  # of 48 sentences
+    # the consecutive option stays at the start of the corpus
+    _, cons = build_pairs(corpus, tok, {**settings, "stream_sampling": "consecutive"}, "stream")
+    assert cons["start_b"].max() < 2 * 40 * 10 and cons["start_b"].max() < total / 2

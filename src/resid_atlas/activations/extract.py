@@ -21,6 +21,7 @@ from resid_atlas.core.atomic import fresh_temp, write_json, write_parquet
 from resid_atlas.core.devices import batch_size_for
 from resid_atlas.core.errors import AtlasError
 from resid_atlas.models.loading import LoadedModel
+from resid_atlas.models.norms import resolve_centring
 from resid_atlas.models.pooling import centre, pool, prompt_text
 from resid_atlas.models.residual import ResidualStream, hook_name
 
@@ -84,6 +85,9 @@ def extract_shards(
     protocol: str | None = None,
 ) -> None:
     settings = {**settings, **({"protocol": protocol} if protocol else {})}
+    # `auto` becomes mean or none here, from the loaded model's norms (models/norms.py).
+    centring = resolve_centring(settings["centring"], lm.model)
+    settings["centring"] = centring["centring"]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stream = ResidualStream(lm.model)
@@ -148,7 +152,7 @@ def extract_shards(
         truncated=pl.Series(truncated, dtype=pl.Boolean),
     )
     write_parquet(index.select(list(INDEX_SCHEMA)).cast(INDEX_SCHEMA), out_dir / "index.parquet")
-    write_json(_meta(lm, settings, n, size), out_dir / "meta.json")
+    write_json({**_meta(lm, settings, n, size), **centring}, out_dir / "meta.json")
 
 
 def _check_finite(stacked: np.ndarray, rows: np.ndarray, corpus: pl.DataFrame, dtype: str) -> None:
@@ -171,7 +175,6 @@ def _meta(lm: LoadedModel, settings: dict, n: int, batch_size: int) -> dict:
     return {
         **lm.describe(),
         "protocol": settings["protocol"],
-        "centring": settings["centring"],
         "prepend_bos": settings["prepend_bos"],
         "compute_dtype": settings["dtype"],
         "stored_dtype": "float32",

@@ -23,6 +23,7 @@ SWEEP_SETTINGS = (
     "site_layer",
     "readout_layer",
     "reference_prompts",
+    "centring",
     "curves",
     "steps",
     "conditions",

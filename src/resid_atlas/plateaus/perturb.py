@@ -22,29 +22,43 @@ def _rng(seed: int, curve: int, stream: int) -> np.random.Generator:
 
 class Vectors:
     """The vectors one model's conditions draw on: real site activations of the base prompts and
-    of the real-other prompts, and the reference statistics."""
+    of the real-other prompts, and the reference statistics. With centring `mean` (the applied
+    value of plateaus.centring) every drawn base, target and direction is mean-centred over
+    d_model like the real activations, so all vectors live where TransformerLens' would; with
+    `none` all stay raw."""
 
-    def __init__(self, base_acts: np.ndarray, other_acts: np.ndarray, ref: Reference, seed: int):
+    def __init__(
+        self,
+        base_acts: np.ndarray,
+        other_acts: np.ndarray,
+        ref: Reference,
+        seed: int,
+        centring: str = "mean",
+    ):
         self.base_acts = base_acts
         self.other_acts = other_acts
         self.ref = ref
         self.seed = seed
+        self.centring = centring
+
+    def _c(self, v: np.ndarray) -> np.ndarray:
+        return centred(v, self.centring)
 
     def base(self, kind: str, curve: int) -> np.ndarray:
         if kind == "real":
             return self.base_acts[curve]
         if kind == "cov-random":
-            return self.ref.sample(_rng(self.seed, curve, _BASE_COV))[0]
+            return self._c(self.ref.sample(_rng(self.seed, curve, _BASE_COV))[0])
         if kind == "isotropic":
-            return self.ref.isotropic(_rng(self.seed, curve, _BASE_ISO))[0]
+            return self._c(self.ref.isotropic(_rng(self.seed, curve, _BASE_ISO))[0])
         raise ValueError(f"unknown base {kind!r}")
 
     def cov_random_target(self, curve: int, which: int = 0) -> np.ndarray:
-        return self.ref.sample(_rng(self.seed, curve, (_TARGET, _TARGET_2)[which]))[0]
+        return self._c(self.ref.sample(_rng(self.seed, curve, (_TARGET, _TARGET_2)[which]))[0])
 
     def extra_target(self, curve: int) -> np.ndarray:
         """A third cov-random target (the top corner of the all-random triangle)."""
-        return self.ref.sample(_rng(self.seed, curve, _TARGET_3))[0]
+        return self._c(self.ref.sample(_rng(self.seed, curve, _TARGET_3))[0])
 
     def direction(self, kind: str, base: np.ndarray, curve: int) -> np.ndarray:
         if kind == "random":
@@ -52,7 +66,7 @@ class Vectors:
         if kind == "real-other":
             return self.other_acts[curve] - base
         if kind == "isotropic":
-            return _rng(self.seed, curve, _ISO_DIR).standard_normal(base.shape[0])
+            return self._c(_rng(self.seed, curve, _ISO_DIR).standard_normal(base.shape[0]))
         if kind == "cov-random-mixture":
             return self.cov_random_target(curve, 0) - self.cov_random_target(curve, 1)
         raise ValueError(f"unknown direction {kind!r}")
@@ -61,39 +75,44 @@ class Vectors:
         """(vectors [steps, d], sizes [steps], base [d]) of one curve of a condition."""
         base = self.base(condition.base, curve)
         direction = self.direction(condition.direction, base, curve)
-        return (*path(condition.mode, base, direction, steps), base)
+        return (*path(condition.mode, base, direction, steps, self.centring), base)
 
 
-def centred(direction: np.ndarray) -> np.ndarray:
-    """Subtract the mean over d_model (the TransformerLens convention the study follows)."""
-    return direction - direction.mean()
+def centred(v: np.ndarray, centring: str = "mean") -> np.ndarray:
+    """Subtract the mean over d_model (the last axis) under centring `mean` (the TransformerLens
+    convention the study follows for GPT-2); `none` returns v unchanged."""
+    if centring == "mean":
+        return v - v.mean(-1, keepdims=True)
+    if centring == "none":
+        return v
+    raise ValueError(f"centring must be mean or none here, got {centring!r}")
 
 
-def straight(base: np.ndarray, direction: np.ndarray, steps: int):
-    """x(a) = base + a * dir for a in linspace(0, 1, steps), dir mean-centred and scaled to
-    ||base||. Returns (vectors [steps, d], a [steps])."""
-    unit = _unit(centred(direction))
+def straight(base: np.ndarray, direction: np.ndarray, steps: int, centring: str = "mean"):
+    """x(a) = base + a * dir for a in linspace(0, 1, steps), dir centred (under `mean`) and
+    scaled to ||base||. Returns (vectors [steps, d], a [steps])."""
+    unit = _unit(centred(direction, centring))
     alphas = np.linspace(0.0, 1.0, steps)
     return base + alphas[:, None] * (np.linalg.norm(base) * unit), alphas
 
 
-def sphere(base: np.ndarray, direction: np.ndarray, steps: int):
-    """Rotate base towards the mean-centred direction at constant norm, angle in linspace(0, pi,
-    steps): x(t) = ||base|| (cos t * u + sin t * v), u = base / ||base||, v the unit part of dir
-    orthogonal to u. Returns (vectors [steps, d], angles [steps])."""
+def sphere(base: np.ndarray, direction: np.ndarray, steps: int, centring: str = "mean"):
+    """Rotate base towards the direction (centred under `mean`) at constant norm, angle in
+    linspace(0, pi, steps): x(t) = ||base|| (cos t * u + sin t * v), u = base / ||base||, v the
+    unit part of dir orthogonal to u. Returns (vectors [steps, d], angles [steps])."""
     radius = np.linalg.norm(base)
     u = base / radius
-    d = centred(direction)
+    d = centred(direction, centring)
     v = _unit(d - (d @ u) * u)
     angles = np.linspace(0.0, np.pi, steps)
     return radius * (np.cos(angles)[:, None] * u + np.sin(angles)[:, None] * v), angles
 
 
-def path(mode: str, base: np.ndarray, direction: np.ndarray, steps: int):
+def path(mode: str, base: np.ndarray, direction: np.ndarray, steps: int, centring: str = "mean"):
     if mode == "straight":
-        return straight(base, direction, steps)
+        return straight(base, direction, steps, centring)
     if mode == "sphere":
-        return sphere(base, direction, steps)
+        return sphere(base, direction, steps, centring)
     raise ValueError(f"unknown mode {mode!r}")
 
 

@@ -19,10 +19,11 @@ from resid_atlas.core.devices import set_threads
 from resid_atlas.core.errors import AtlasError
 from resid_atlas.models.catalog import resolve_sites
 from resid_atlas.models.loading import load_model
+from resid_atlas.models.norms import resolve_centring
 from resid_atlas.models.readouts import cosine, kl_from_base, l2_distance
 from resid_atlas.models.residual import Patched, PrefixCache, ResidualStream, hook_name
 from resid_atlas.plateaus.conditions import Condition, parse
-from resid_atlas.plateaus.perturb import Vectors, barycentric_grid, path
+from resid_atlas.plateaus.perturb import Vectors, barycentric_grid, centred, path
 from resid_atlas.plateaus.prompts import prompt_windows, prompts_frame, source_texts
 from resid_atlas.plateaus.statistics import reference_statistics, site_activations
 
@@ -201,7 +202,7 @@ def run_triangles(
         for name, top in tops.items():
             for p, w in enumerate(grid):
                 target = w[0] * top + w[1] * left + w[2] * right
-                vecs, sizes = path(mode, base, target - base, steps)
+                vecs, sizes = path(mode, base, target - base, steps, vectors.centring)
                 built.append((name, p, w, vecs, sizes))
         results = measure(
             cached_runner(cache, site, readout), [b[3] for b in built], readout, chunk, device
@@ -246,9 +247,14 @@ def sweep(
     )
     windows = prompt_windows(texts, lm.tokenizer, s)
     stream = ResidualStream(lm.model)
-    acts = {role: site_activations(stream, w, site) for role, w in windows.items()}
+    # auto -> mean (LayerNorm) or none (RMSNorm), the extraction's rule (models/norms.py)
+    centring = resolve_centring(s["centring"], lm.model)
+    applied = centring["centring"]
+    acts = {
+        role: centred(site_activations(stream, w, site), applied) for role, w in windows.items()
+    }
     ref = reference_statistics(acts["reference"])
-    vectors = Vectors(acts["base"], acts["other"], ref, s["seed"])
+    vectors = Vectors(acts["base"], acts["other"], ref, s["seed"], applied)
     log.info("%s: site %s, read-out %s", model, hook_name(site), hook_name(readout))
     curves = run_conditions(
         stream, windows["base"], vectors, conditions, s["steps"], site, readout, model,
@@ -270,6 +276,7 @@ def sweep(
         {
             **lm.describe(),
             **ref.describe(),
+            **centring,
             "site": hook_name(site),
             "readout": hook_name(readout),
             "conditions": [c.name for c in conditions],

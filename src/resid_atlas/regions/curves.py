@@ -1,8 +1,11 @@
 """Interpolation curves: for each prompt pair (A, B), the activations of A and B at the write site
 (the residual after block `write_layer`, last position) are interpolated and written into prompt
-A's context; the read site (the residual after block `read_layer`, last position) and the
-next-token logits are read for every point. The prefix of A runs once (`PrefixCache`), so each
-interpolation point costs one token, and all points of all paths of a pair go in one batch.
+A's context; the read site and the next-token logits are read for every point. The read site
+(`read_site`) is `hidden_states`, as the authors read it (`hidden_states[read_layer + 1]` of
+Hugging Face: the residual after block `read_layer`, and after the final norm when that block is
+the last), or `resid_post`, the raw residual after the block (TransformerLens'
+`hook_resid_post`). The prefix of A runs once (`PrefixCache`), so each interpolation point costs
+one token, and all points of all paths of a pair go in one batch.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from resid_atlas.models.residual import PrefixCache, ResidualStream
 from resid_atlas.regions.paths import alphas, is_monotone, normalise, path, sharpness
 
 log = logging.getLogger(__name__)
+
+READ_SITES = ("hidden_states", "resid_post")
 
 CURVE_SCHEMA = {
     "model": pl.String,
@@ -50,17 +55,35 @@ SHARPNESS_SCHEMA = {
 }
 
 
+def read_transform(stream: ResidualStream, read: int, read_site: str):
+    """[B, d] block output -> [B, d] float32 read-site value: the final norm applied when the
+    read site is `hidden_states` and `read` is the last block (as Hugging Face's last hidden
+    state), else the block output itself."""
+    if read_site not in READ_SITES:
+        raise AtlasError(f"regions.read_site: unknown {read_site!r}; choose from {READ_SITES}.")
+    if read_site == "resid_post" or read != stream.n_layers - 1:
+        return lambda h: h.float()
+    dtype = next(stream.model.parameters()).dtype  # the dtype Hugging Face norms in
+    return lambda h: stream.final_norm(h.to(dtype)).float()
+
+
 @torch.no_grad()
 def clean_runs(
-    stream: ResidualStream, windows: np.ndarray, write: int, read: int, batch: int = 64
+    stream: ResidualStream,
+    windows: np.ndarray,
+    write: int,
+    read: int,
+    batch: int = 64,
+    read_site: str = "hidden_states",
 ) -> dict[str, np.ndarray]:
-    """Unpatched runs of every window: the write-site and read-site residuals at the last position
-    (float32) and the top next token."""
+    """Unpatched runs of every window: the write-site residual and the read-site value at the
+    last position (float32) and the top next token."""
     acts: dict[int, list[torch.Tensor]] = {write: [], read: []}
     tops = []
+    post = {write: lambda h: h.float(), read: read_transform(stream, read, read_site)}
 
     def keep(layer):
-        return lambda hidden: acts[layer].append(hidden[:, -1, :].float())
+        return lambda hidden: acts[layer].append(post[layer](hidden[:, -1, :]))
 
     ids = torch.from_numpy(np.ascontiguousarray(windows)).to(stream.model.device)
     with stream.hooks(read={write: keep(write), read: keep(read)}):
@@ -93,12 +116,15 @@ def interpolate_pair(
     read: int,
     steps: int,
     paths: list[str],
+    arc: str = "rescale",
+    read_site: str = "hidden_states",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One pair in A's context: distances [n_paths, steps], KL [n_paths, steps] and the patched
-    read-site residuals [n_paths, steps, d] (float32)."""
-    vectors = torch.cat([path(kind, a, b, centre, steps) for kind in paths])
+    read-site values [n_paths, steps, d] (float32)."""
+    vectors = torch.cat([path(kind, a, b, centre, steps, arc) for kind in paths])
     out = PrefixCache(stream, context).run(write, vectors, read_layers=(read,), logits=True)
-    h = out.resid[read].reshape(len(paths), steps, -1)
+    post = read_transform(stream, read, read_site)
+    h = post(out.resid[read]).reshape(len(paths), steps, -1)
     logits = out.logits.reshape(len(paths), steps, -1)
     dist = l2_distance(h, h[:, :1]).cpu().numpy()
     kl = torch.stack([kl_from_base(lg[0], lg) for lg in logits]).cpu().numpy()
@@ -119,6 +145,8 @@ def pair_curves(
     steps, paths = int(settings["steps"]), list(settings["paths"])
     device = stream.model.device
     acts = torch.from_numpy(clean["write"]).to(device)
+    # The arc's centre: the mean write-site activation of every window of the pairing (the
+    # authors' `resid_write_mean` over all drawn prompts).
     centre = acts.mean(0)
     n = pairs.height
     dist = np.empty((n, len(paths), steps))
@@ -128,8 +156,9 @@ def pair_curves(
     for i in tqdm(range(n), desc=f"{model} {pairing} pairs", mininterval=5):
         context = torch.from_numpy(windows[wa[i]]).to(device)
         d, k, _ = interpolate_pair(
-            stream, context, acts[wa[i]], acts[wb[i]], centre, write, read, steps, paths
-        )
+            stream, context, acts[wa[i]], acts[wb[i]], centre, write, read, steps, paths,
+            settings["arc"], settings["read_site"],
+        )  # fmt: skip
         if not (np.isfinite(d).all() and np.isfinite(k).all()):
             raise AtlasError(
                 f"model '{model}', {pairing} pair {i} (windows {wa[i]}, {wb[i]}): non-finite "

@@ -1,33 +1,45 @@
 """Prompt pairs for the interpolation curves, from the corpus.
 
-- `stream` (the paper's way): the corpus text as one token stream cut into consecutive windows of
-  `prompt_length` tokens; windows 2i and 2i+1 form pair i.
+- `stream` (the paper's way): the corpus text as one token stream (every sentence followed by a
+  newline) cut into consecutive windows of `prompt_length` tokens. With `stream_sampling: random`
+  (the default, as the authors' reometry `utils.get_input_ids` and `scripts/interpolate.py`)
+  n_pairs + 1 windows are drawn at random from the whole stream by Python's `random.sample`
+  seeded with `seed`, and neighbours in the draw form the pairs (A = draw[k], B = draw[k + 1]),
+  so the two prompts of a pair are unrelated text. `consecutive` keeps the earlier way: windows
+  2i and 2i+1 from the start of the corpus.
 - `meaning`: the first `prompt_length` tokens of sentences, paired with a seeded draw balanced over
   four relations (same subject and attribute, same subject only, same attribute only, neither), so
   the curves can be read against meaning.
+
+Every stream window records the corpus sentence it starts in (`id_a`, `id_b`) and its token
+offset in the stream (`start_a`, `start_b`), so the table shows where in the corpus pairs come from.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 
 import numpy as np
 import polars as pl
 
 from resid_atlas.core.errors import AtlasError
-from resid_atlas.models.prompts import sentence_windows, stream_windows
+from resid_atlas.models.prompts import sentence_windows, token_stream, with_bos
 
 log = logging.getLogger(__name__)
 
 PAIRINGS = ("stream", "meaning")
+STREAM_SAMPLINGS = ("random", "consecutive")
 RELATIONS = ("same-both", "same-subject", "same-attribute", "neither")
 PAIR_SCHEMA = {
     "pairing": pl.String,
     "pair": pl.Int32,
     "window_a": pl.Int32,
     "window_b": pl.Int32,
-    "id_a": pl.String,
+    "id_a": pl.String,  # the corpus sentence the window starts in (stream) or is cut from (meaning)
     "id_b": pl.String,
+    "start_a": pl.Int64,  # token offset of the window in the corpus stream (stream pairing)
+    "start_b": pl.Int64,
     "subject_a": pl.String,
     "subject_b": pl.String,
     "attribute_a": pl.String,
@@ -36,24 +48,65 @@ PAIR_SCHEMA = {
 }
 
 
-def stream_pairs(texts: list[str], tokenizer, length: int, n_pairs: int, prepend_bos: bool):
-    """Windows [2n, T] and the pair table: pair i = windows (2i, 2i+1)."""
-    windows = stream_windows(texts, tokenizer, length, limit=2 * n_pairs, prepend_bos=prepend_bos)
-    n = windows.shape[0] // 2
+def draw_windows(n_windows: int, n_pairs: int, sampling: str, seed: int) -> np.ndarray:
+    """Indices of the stream windows to use, in pair order: pair k is (k, k + 1) for `random`
+    (n_pairs + 1 windows drawn without replacement), (2k, 2k + 1) for `consecutive`."""
+    if sampling == "random":
+        k = min(n_pairs + 1, n_windows)
+        return np.asarray(random.Random(seed).sample(range(n_windows), k), dtype=np.int64)
+    if sampling == "consecutive":
+        return np.arange(min(2 * n_pairs, n_windows - n_windows % 2), dtype=np.int64)
+    raise AtlasError(
+        f"regions.stream_sampling: unknown value {sampling!r}; choose from {STREAM_SAMPLINGS}."
+    )
+
+
+def stream_pairs(
+    corpus: pl.DataFrame,
+    tokenizer,
+    length: int,
+    n_pairs: int,
+    prepend_bos: bool,
+    sampling: str = "random",
+    seed: int = 0,
+):
+    """Windows [n, T] and the pair table of the stream pairing (see the module docstring)."""
+    texts = corpus["text"].to_list()
+    # The consecutive windows come from the start: tokenize only as far as they reach.
+    budget = length * 2 * n_pairs if sampling == "consecutive" else None
+    stream, owner = token_stream(texts, tokenizer, budget)
+    n_windows = len(stream) // length
+    if n_windows < 2:
+        raise AtlasError(
+            f"the corpus gives {n_windows} stream windows of {length} tokens; a pair needs two "
+            "(lower regions.prompt_length or use a larger dataset)."
+        )
+    chosen = draw_windows(n_windows, n_pairs, sampling, seed)
+    if sampling == "random":
+        a = np.arange(len(chosen) - 1, dtype=np.int32)
+        b = a + 1
+    else:
+        a = np.arange(0, len(chosen), 2, dtype=np.int32)
+        b = a + 1
+    n = len(a)
     if n < n_pairs:
         log.warning(
             "stream pairing: the corpus gives %d pairs of %d tokens, not %d", n, length, n_pairs
         )
-    idx = np.arange(n, dtype=np.int32)
+    starts = chosen * length
+    windows = with_bos(tokenizer, stream[starts[:, None] + np.arange(length)], prepend_bos)
+    ids = corpus["id"].to_numpy()[owner[starts]]
     none = pl.Series([None] * n, dtype=pl.String)
     table = pl.DataFrame(
         {
             "pairing": ["stream"] * n,
-            "pair": idx,
-            "window_a": 2 * idx,
-            "window_b": 2 * idx + 1,
-            "id_a": none,
-            "id_b": none,
+            "pair": np.arange(n, dtype=np.int32),
+            "window_a": a,
+            "window_b": b,
+            "id_a": ids[a],
+            "id_b": ids[b],
+            "start_a": starts[a],
+            "start_b": starts[b],
             "subject_a": none,
             "subject_b": none,
             "attribute_a": none,
@@ -62,7 +115,7 @@ def stream_pairs(texts: list[str], tokenizer, length: int, n_pairs: int, prepend
         },
         schema=PAIR_SCHEMA,
     )
-    return windows[: 2 * n], table
+    return windows, table
 
 
 def relation(subject_a, attribute_a, subject_b, attribute_b) -> str:
@@ -123,6 +176,8 @@ def meaning_pairs(
             "window_b": compact[b],
             "id_a": ids[a],
             "id_b": ids[b],
+            "start_a": pl.Series([None] * len(rows), dtype=pl.Int64),
+            "start_b": pl.Series([None] * len(rows), dtype=pl.Int64),
             "subject_a": subjects[a],
             "subject_b": subjects[b],
             "attribute_a": attributes[a],
@@ -137,7 +192,9 @@ def meaning_pairs(
 def build_pairs(corpus: pl.DataFrame, tokenizer, settings: dict, pairing: str):
     length, n, bos = settings["prompt_length"], settings["n_pairs"], settings["prepend_bos"]
     if pairing == "stream":
-        return stream_pairs(corpus["text"].to_list(), tokenizer, length, n, bos)
+        return stream_pairs(
+            corpus, tokenizer, length, n, bos, settings["stream_sampling"], settings["seed"]
+        )
     if pairing == "meaning":
         return meaning_pairs(corpus, tokenizer, length, n, bos, settings["seed"])
     raise AtlasError(f"regions.pairings: unknown pairing {pairing!r}; choose from {PAIRINGS}.")

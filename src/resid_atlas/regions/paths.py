@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 PATHS = ("linear", "arc")
+ARCS = ("rescale", "slerp")
 
 
 def alphas(steps: int) -> torch.Tensor:
@@ -24,6 +25,21 @@ def linear_path(a: torch.Tensor, b: torch.Tensor, steps: int) -> torch.Tensor:
     """[steps, d]: x(t) = (1 - t) a + t b, computed in float64, returned in a's dtype."""
     t = alphas(steps)[:, None]
     return ((1 - t) * a.double() + t * b.double()).to(a.dtype)
+
+
+def rescaled_arc(
+    a: torch.Tensor, b: torch.Tensor, centre: torch.Tensor, steps: int
+) -> torch.Tensor:
+    """[steps, d]: the authors' arc (reometry `utils.arc_interpolation`): the linear interpolant
+    x(t), moved so that ||x - centre|| = ||a - centre|| at every t. It starts at a and ends on
+    the ray from the centre through b (at b itself only when the two radii are equal); the angle
+    does not move evenly."""
+    c = centre.double()
+    offset = linear_path(a.double(), b.double(), steps) - c
+    length = offset.norm(dim=-1, keepdim=True)
+    if (length == 0).any():
+        raise ValueError("the straight line from a to b passes through the centre; no arc")
+    return (c + offset * ((a.double() - c).norm() / length)).to(a.dtype)
 
 
 def arc_path(a: torch.Tensor, b: torch.Tensor, centre: torch.Tensor, steps: int) -> torch.Tensor:
@@ -49,12 +65,14 @@ def arc_path(a: torch.Tensor, b: torch.Tensor, centre: torch.Tensor, steps: int)
     return (c + radius * direction).to(a.dtype)
 
 
-def path(kind: str, a, b, centre, steps: int) -> torch.Tensor:
+def path(kind: str, a, b, centre, steps: int, arc: str = "rescale") -> torch.Tensor:
+    """The `linear` path, or the `arc` built the `arc` way: `rescale` (the authors') or `slerp`
+    (even angle, radius moving linearly from ||a - centre|| to ||b - centre||)."""
     if kind == "linear":
         return linear_path(a, b, steps)
-    if kind == "arc":
-        return arc_path(a, b, centre, steps)
-    raise ValueError(f"unknown path {kind!r}; choose one of {PATHS}")
+    if kind == "arc" and arc in ARCS:
+        return (rescaled_arc if arc == "rescale" else arc_path)(a, b, centre, steps)
+    raise ValueError(f"unknown path {kind!r} / arc {arc!r}; choose from {PATHS} / {ARCS}")
 
 
 def normalise(curves: np.ndarray) -> np.ndarray:

@@ -70,13 +70,16 @@ def slice_outputs(
     write: int,
     read: int,
     batch: int,
+    post=None,
 ) -> torch.Tensor:
-    """Read-site residuals [N, d] for points written at the last position of `context`."""
+    """Read-site values [N, d] for points written at the last position of `context` (`post`
+    maps the block output to the read site, e.g. the final norm; default: the output itself)."""
     cache = PrefixCache(stream, context)
     out = []
     for i in range(0, points.shape[0], batch):
         chunk = points[i : i + batch].to(stream.model.device)
-        out.append(cache.run(write, chunk, read_layers=(read,), logits=False).resid[read])
+        h = cache.run(write, chunk, read_layers=(read,), logits=False).resid[read]
+        out.append(post(h) if post is not None else h)
     return torch.cat(out)
 
 
@@ -101,13 +104,14 @@ def slice_through(
     grid: int,
     margin: float = 0.25,
     batch: int = 1024,
+    post=None,
 ) -> dict:
     """One slice: grid axes, anchor coordinates, RGB image [G, G, 3] and nearest anchor [G, G]."""
     u, v, uv, points = grid_points(anchors, grid, margin)
-    outputs = slice_outputs(stream, context, points, write, read, batch)
+    outputs = slice_outputs(stream, context, points, write, read, batch, post)
     if not torch.isfinite(outputs).all():
         raise ValueError("non-finite outputs in the slice")
-    anchor_out = slice_outputs(stream, context, anchors, write, read, batch)
+    anchor_out = slice_outputs(stream, context, anchors, write, read, batch, post)
     sims, nearest = similarities(outputs, anchor_out)
     return {
         "u": u.numpy(),

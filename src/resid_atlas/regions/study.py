@@ -16,7 +16,7 @@ from resid_atlas.core.errors import AtlasError
 from resid_atlas.models.catalog import resolve_sites
 from resid_atlas.models.loading import LoadedModel
 from resid_atlas.models.residual import ResidualStream, hook_name
-from resid_atlas.regions.curves import clean_runs, pair_curves
+from resid_atlas.regions.curves import clean_runs, pair_curves, read_transform
 from resid_atlas.regions.pairs import build_pairs
 from resid_atlas.regions.plots import plot_curves, plot_slices
 from resid_atlas.regions.slices import SLICE_SCHEMA, slice_frame, slice_through
@@ -88,7 +88,7 @@ def run_regions(corpus: pl.DataFrame, lm: LoadedModel, settings: dict, out_dir: 
     curves, per_pair, prompt_sets, cleans, timings = [], [], {}, {}, {}
     for pairing in settings["pairings"]:
         windows, table = build_pairs(corpus, lm.tokenizer, settings, pairing)
-        clean = clean_runs(stream, windows, write, read)
+        clean = clean_runs(stream, windows, write, read, read_site=settings["read_site"])
         t0 = time.perf_counter()
         c, p = pair_curves(stream, windows, table, clean, write, read, settings, model)
         timings[f"curves_{pairing}_s"] = round(time.perf_counter() - t0, 3)
@@ -129,6 +129,7 @@ def run_regions(corpus: pl.DataFrame, lm: LoadedModel, settings: dict, out_dir: 
                 int(settings["slice_grid"]),
                 float(settings["slice_margin"]),
                 int(settings["batch_size"]),
+                read_transform(stream, read, settings["read_site"]),
             )
         except ValueError as exc:
             raise AtlasError(f"model '{model}', slice {index} (windows {chosen}): {exc}") from None
@@ -165,12 +166,20 @@ def run_regions(corpus: pl.DataFrame, lm: LoadedModel, settings: dict, out_dir: 
         **lm.describe(),
         "training_step": training_step(lm.spec),
         "write_site": hook_name(write),
-        "read_site": hook_name(read),
+        "read_site": read_site_name(stream, read, settings["read_site"]),
         "settings": settings,
         "timings": timings,
         "torch_threads": torch.get_num_threads(),
     }
     write_json(meta, out_dir / "meta.json")
+
+
+def read_site_name(stream: ResidualStream, read: int, read_site: str) -> str:
+    """The hook name of the read site, with the final norm named where it is applied."""
+    name = hook_name(read)
+    if read_site == "hidden_states" and read == stream.n_layers - 1:
+        return f"{name} + final norm ({type(stream.final_norm).__name__})"
+    return name
 
 
 def training_step(spec: dict) -> int | None:
