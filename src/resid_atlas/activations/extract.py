@@ -203,9 +203,7 @@ def extract(
 ) -> None:
     """Step `activations extract`: load `model` once; write every layer's shard, the row index
     and meta.json of one (dataset, model, protocol) into `out_dir` (activations/outputs.py)."""
-    from resid_atlas.core.devices import set_threads
-    from resid_atlas.models.loading import load_model
+    from resid_atlas.models.loading import load_for_step
 
-    set_threads(threads)
-    lm = load_model(model, models, settings["device"], settings["dtype"])
+    lm = load_for_step(model, models, settings, threads)
     extract_shards(pl.read_parquet(corpus), lm, settings, out_dir, protocol=protocol)

@@ -110,9 +110,7 @@ def measure(
 ) -> None:
     """Step `facts measure`: every facts table, figure and the findings of one model into
     `out_dir` (names: facts/outputs.py)."""
-    from resid_atlas.core.devices import set_threads
-    from resid_atlas.models.loading import load_model
+    from resid_atlas.models.loading import load_for_step
 
-    set_threads(threads)
-    lm = load_model(model, models, settings["device"], settings["dtype"])
+    lm = load_for_step(model, models, settings, threads)
     run_facts(lm, pl.read_parquet(corpus), settings, out_dir)

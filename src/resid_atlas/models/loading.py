@@ -152,3 +152,14 @@ def load_model(
     model.requires_grad_(False)
     check_architecture(name, model)
     return LoadedModel(name=name, model=model, tokenizer=tokenizer, spec=spec)
+
+
+def load_for_step(
+    name: str, models: dict, settings: dict, threads: int | None, dtype: str | None = None
+) -> LoadedModel:
+    """What every step that runs a model does first: use the cores Snakemake gave the job, then
+    load the model on the section's device in its dtype (or `dtype`)."""
+    from resid_atlas.core.devices import set_threads
+
+    set_threads(threads)
+    return load_model(name, models, settings["device"], dtype or settings["dtype"])

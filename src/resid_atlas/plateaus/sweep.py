@@ -15,10 +15,9 @@ import torch
 from tqdm import tqdm
 
 from resid_atlas.core.atomic import atomic_path, write_json, write_parquet
-from resid_atlas.core.devices import set_threads
 from resid_atlas.core.errors import AtlasError
 from resid_atlas.models.catalog import resolve_sites
-from resid_atlas.models.loading import load_model
+from resid_atlas.models.loading import load_for_step
 from resid_atlas.models.norms import resolve_centring
 from resid_atlas.models.readouts import cosine, kl_from_base, l2_distance
 from resid_atlas.models.residual import Patched, PrefixCache, ResidualStream, hook_name
@@ -240,8 +239,7 @@ def sweep(
     s = settings
     conditions = [parse(name) for name in s["conditions"]]
     texts = source_texts(source, source_kind)
-    set_threads(threads)
-    lm = load_model(model, models, s["device"], "float32")
+    lm = load_for_step(model, models, s, threads, dtype="float32")
     site, readout = resolve_sites(
         "plateaus", s, ("site_layer", "readout_layer"), lm.n_layers, model
     )

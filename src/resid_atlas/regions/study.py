@@ -198,9 +198,7 @@ def curves(
 ) -> None:
     """Step `regions curves`: one model's interpolation curves, sharpness and 2-D slices into
     `out_dir` (names: regions/outputs.py)."""
-    from resid_atlas.core.devices import set_threads
-    from resid_atlas.models.loading import load_model
+    from resid_atlas.models.loading import load_for_step
 
-    set_threads(threads)
-    lm = load_model(model, models, settings["device"], settings["dtype"])
+    lm = load_for_step(model, models, settings, threads)
     run_regions(pl.read_parquet(corpus), lm, settings, out_dir)
