@@ -462,6 +462,10 @@ def test_tiny_run_distribution_outputs(tiny_run):
         assert (modes.filter(pl.col("side") == "main").height) == n_pairs + 1
     findings = pl.read_parquet(base / "findings.parquet")
     assert findings.height == 5 and findings["model"].unique().to_list() == ["tiny-llama"]
+    check = pl.read_parquet(base / "self_check.parquet")
+    assert check.schema == pl.Schema(SELF_CHECK_SCHEMA) and check.height == 4
+    assert (check["agree"] == (check["best_binned"] == check["best_authors"])).all()
+    assert "self-check" in findings.filter(pl.col("claim_id") == "heavier-t-tails")["detail"][0]
     assert (base / "fit_example.png").stat().st_size > 0
     shares = pl.read_parquet(base / "family_shares.parquet")
     overall = shares.filter(pl.col("scope") == "overall")
@@ -557,6 +561,21 @@ def test_summary_findings_on_planted_layers(tmp_path):
         fits.write_parquet(fit_paths[-1])
         modes.write_parquet(mode_paths[-1])
     out = tmp_path / "distributions"
+    check = pl.DataFrame(
+        {"model": ["m"] * 4, "layer": [0, 0, 1, 1], "pair": [f"{s}:{a}" for s, a in pairs]}
+    ).with_columns(
+        n_values=pl.lit(1280),
+        best_binned=pl.Series(["t", "logistic", "t", "t"]),
+        best_authors=pl.Series(["t", "logistic", "logistic", "t"]),
+        agree=pl.Series([True, True, False, True]),
+        sse_binned=pl.lit(0.1),
+        sse_authors=pl.lit(0.1),
+        loglik_gap_binned_best=pl.lit(0.5),
+        loglik_gap_authors_best=pl.Series([0.5, 1.0, 2.0, 3.0]),
+        authors_failed=pl.lit(""),
+    )
+    check_path = tmp_path / "self_check.parquet"
+    check.cast(SELF_CHECK_SCHEMA).write_parquet(check_path)
     summary(
         fit_paths,
         mode_paths,
@@ -566,6 +585,7 @@ def test_summary_findings_on_planted_layers(tmp_path):
         1,
         acts / "index.parquet",
         out,
+        str(check_path),
     )
     findings = pl.read_parquet(out / "findings.parquet")
     verdicts = dict(findings.select("claim_id", "verdict").iter_rows())
@@ -577,6 +597,17 @@ def test_summary_findings_on_planted_layers(tmp_path):
         "n too small"
         in findings.filter(pl.col("claim_id") == "left-modes-fall-with-depth")["rule"][0]
     )
+    evidence = dict(findings.select("claim_id", "detail").iter_rows())
+    for claim in ("logistic-family-wins", "heavier-t-tails"):
+        assert "same SSE-best family in 3 of 4 samples (75%)" in evidence[claim], evidence[claim]
+        assert "median log-likelihood gap on scipy's winner +1.5 nats" in evidence[claim]
+    tails = pl.read_parquet(out / "tails_by_layer.parquet")
+    assert tails["n_samples"].to_list() == [4, 4]
+    assert (tails["n_tail_ok"] + tails["n_tail_on_bound"] + tails["n_tail_failed"]).to_list() == [
+        4,
+        4,
+    ]
+    assert {"share_right_k2", "share_left_k2"} <= set(tails.columns)
     best = pl.read_parquet(fit_paths).filter(
         pl.col("best_sse") & (pl.col("attribute") == "in english")
     )
