@@ -233,7 +233,10 @@ def fit_sample(
     rows = _rank(rows, procedure)
     for row in rows:
         if row["best_sse"]:  # the study fits the tail of the SSE-best family only
-            row.update(study_tail_weight(row["family"], fits[row["family"]].params, settings))
+            try:
+                row.update(study_tail_weight(row["family"], fits[row["family"]].params, settings))
+            except Exception as exc:  # scipy's moments or pdf raising must not stop the sample
+                row["tail_status"] = f"failed: {type(exc).__name__}: {exc}"[:200]
         elif row["family"] in fits:
             row["tail_status"] = "not fitted: not the SSE-best family"
     return rows, fits
