@@ -20,8 +20,8 @@ import warnings
 import numpy as np
 import polars as pl
 
-from resid_atlas.distributions.authors import authors_fit
 from resid_atlas.core.config import schema_defaults
+from resid_atlas.distributions.authors import authors_fit
 from resid_atlas.distributions.families import (
     LOGPDF_FLOOR,
     BinnedSample,
