@@ -28,7 +28,7 @@ from resid_atlas.distributions.families import (
 )
 from resid_atlas.distributions.fits import FITS_SCHEMA, POOLED, fit_sample
 from resid_atlas.distributions.modes import MODES_SCHEMA, find_modes
-from resid_atlas.distributions.self_check import SELF_CHECK_SCHEMA, pick_samples, self_check
+from resid_atlas.distributions.self_check import SELF_CHECK_SCHEMA, check_samples, pick_samples
 from resid_atlas.distributions.tails import log_tail_weight, study_tail_weight, tail_shares
 from resid_atlas.stats.kde import kde_on_grid
 
@@ -377,7 +377,7 @@ def test_self_check_draws_and_compares(tmp_path):
         }
     )
     settings = {"families": ["logistic", "norm", "t"], "self_check": {"samples": 2, "seed": 0}}
-    table = self_check(lambda layer: shard * (layer + 1), [0, 5], index, "m", settings)
+    table = check_samples(lambda layer: shard * (layer + 1), [0, 5], index, "m", settings)
     assert table.schema == pl.Schema(SELF_CHECK_SCHEMA) and table.height == 2
     for r in table.iter_rows(named=True):
         values = shard[(index["pair"] == r["pair"]).to_numpy()].ravel() * (r["layer"] + 1)

@@ -64,7 +64,7 @@ rule distributions_self_check:
     params:
         settings=as_json(config["distributions"]),
     shell:
-        "env OMP_NUM_THREADS=1 python -m resid_atlas distributions self-check"
+        "env OMP_NUM_THREADS=1 python -m resid_atlas distributions self_check"
         " --shards {input.shards:q} --index {input.index:q} --model {wildcards.model:q}"
         " --settings {params.settings:q} --out {output:q} 2> {log:q}"
 

@@ -32,7 +32,7 @@ def register(sub) -> None:
     p.add_argument("--out-dir", required=True)
     p.add_argument("--self-check", help="self_check.parquet, quoted in the findings")
 
-    p = add_step(steps, "self-check", "resid_atlas.distributions.self_check:self_check_step",
+    p = add_step(steps, "self_check", "resid_atlas.distributions.self_check:self_check",
                  "both fitting procedures on a seeded handful of pair samples")  # fmt: skip
     p.add_argument("--shards", nargs="+", required=True, help="layer_<L>.npy of the fitted layers")
     p.add_argument("--index", required=True, help="index.parquet of the shards")

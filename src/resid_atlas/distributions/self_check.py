@@ -72,7 +72,7 @@ def check_sample(values: np.ndarray, settings: dict) -> dict:
     }
 
 
-def self_check(
+def check_samples(
     load: Callable[[int], np.ndarray],
     layers: list[int],
     index: pl.DataFrame,
@@ -111,8 +111,8 @@ def agreement_text(table: pl.DataFrame) -> str:
     )
 
 
-def self_check_step(shards: list[str], index: str, model: str, settings: dict, out: str) -> None:
-    """Step `distributions self-check`: the seeded samples of the shards named (layer_<L>.npy,
+def self_check(shards: list[str], index: str, model: str, settings: dict, out: str) -> None:
+    """Step `distributions self_check`: the seeded samples of the shards named (layer_<L>.npy,
     one per fitted layer) checked into `out` (self_check.parquet)."""
     import logging
     import re
@@ -131,7 +131,7 @@ def self_check_step(shards: list[str], index: str, model: str, settings: dict, o
         paths[int(m[1])] = path
     rows = pl.read_parquet(index)
     start = time.perf_counter()
-    table = self_check(
+    table = check_samples(
         lambda layer: load_layer(paths[layer], index)[0], sorted(paths), rows, model, settings
     )
     logging.getLogger(__name__).info(
