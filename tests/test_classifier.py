@@ -31,6 +31,8 @@ SETTINGS = {
     "tail_density": 1e-4,
     "tail_window": 4,
     "tail_rising": 3,
+    "tail_no_mode": "edge",
+    "tail_walk": "study",
     "sink_factor": 2.0,
     "logreg": {"layers": [], "C": 1.0, "max_iter": 100},
 }
@@ -60,13 +62,89 @@ def test_tail_walk_finds_the_minor_mode_and_nothing_without_one():
     dens = kde_grid(values, grid[0], grid[-1], 1000)
     _, hi = tail_cutoffs(grid, dens)
     assert 5 < hi < 12  # between the bulk and the minor mode at 12
-    # a lone Gaussian: the density never rises again on either side
+    # a lone Gaussian: the density never rises again on either side; the study's walk runs on
+    # to the grid's ends (`edge`, the default), the `none` rule gives that side no tail
     g = np.linspace(-5, 5, 1000)
     plain = np.exp(-(g**2) / 2) / np.sqrt(2 * np.pi)
-    assert tail_cutoffs(g, plain) == (-np.inf, np.inf)
-    # the mirror image finds the left cutoff at minus the right one
+    assert tail_cutoffs(g, plain) == (-5.0, 5.0) == study_walk(g, plain)
+    assert tail_cutoffs(g, plain, no_mode="none") == (-np.inf, np.inf)
+    # a side with a minor mode keeps its cutoff under both rules
+    assert tail_cutoffs(grid, dens, no_mode="none")[1] == hi
+    # one side without: a half-Gaussian rising to a minor mode on the right only
+    half = np.where(g < 0, plain, plain + 1e-3 * np.exp(-((g - 4.7) ** 2) * 50))
+    lo_edge, hi_edge = tail_cutoffs(g, half)
+    assert (lo_edge, hi_edge) == study_walk(g, half) and lo_edge == -5.0 and 4 < hi_edge < 4.7
+    assert tail_cutoffs(g, half, no_mode="none") == (-np.inf, hi_edge)
+    # the mirror image finds the left cutoff at minus the right one under `steps`; the study's
+    # left slice leaves the point itself out, so its left cutoff sits one grid step further in
+    step = grid[1] - grid[0]
+    hi_steps = tail_cutoffs(grid, dens, walk="steps")[1]
+    assert tail_cutoffs(-grid[::-1], dens[::-1], walk="steps")[0] == pytest.approx(-hi_steps)
     lo2, _ = tail_cutoffs(-grid[::-1], dens[::-1])
-    assert lo2 == pytest.approx(-hi)
+    assert abs(lo2 + hi) <= 1.001 * step
+
+
+def study_walk(grid, density, below=1e-4):
+    """The study's walk as its text describes it, written out: from the grid point nearest 0,
+    step outward while the density is not below `below` or no minor mode starts; the point
+    where the walk stops (the grid's end if nothing stops it) is the cutoff."""
+    i = j = int(np.argmin(np.abs(grid)))
+    while i > 0:
+        ahead = density[max(0, i - 4) : i][::-1]
+        if density[i] < below and len(ahead) >= 4 and np.sum(ahead[1:] > ahead[0]) >= 3:
+            break
+        i -= 1
+    while j < len(grid) - 1:
+        ahead = density[j : j + 5]
+        if density[j] < below and len(ahead) >= 4 and np.sum(ahead[1:] > ahead[0]) >= 3:
+            break
+        j += 1
+    return float(grid[i]), float(grid[j])
+
+
+def test_walk_equals_the_studys_on_random_densities():
+    """`walk: study` (the default) equals the study's walk written out on 200 KDEs of a
+    logistic bulk with a minor mode of random size and side; `steps` (rising steps) is
+    another rule and moves some cutoffs."""
+    rng = np.random.default_rng(0)
+    differ = 0
+    for _ in range(200):
+        x = rng.logistic(0, 1, 2000)
+        k = int(rng.integers(0, 60))
+        x[:k] = rng.normal(rng.choice([-1, 1]) * rng.uniform(8, 20), 0.5, k)
+        grid = np.linspace(x.min(), x.max(), 1000)
+        dens = kde_grid(x, grid[0], grid[-1], 1000)
+        assert tail_cutoffs(grid, dens) == study_walk(grid, dens)
+        differ += tail_cutoffs(grid, dens, walk="steps") != study_walk(grid, dens)
+    assert differ > 10  # the two rules really differ (52 of 200 when measured)
+
+
+@pytest.mark.parametrize("no_mode", ["edge", "none"])
+def test_no_minor_mode_side_scores_values_beyond_the_training_range(no_mode):
+    """A pair whose training density has no minor mode: under `edge` its tail values are the
+    test values beyond the training range (scored at the edge density), under `none` it has no
+    tail values and every sentence gets the floor d * log(eps)."""
+    rng = np.random.default_rng(3)
+    d, pairs = 40, ["s:a"]
+    train = [[rng.logistic(0, 1, (30, d))]]
+    models = fit_densities(train, pairs, [0], n_grid=300, tail_no_mode=no_mode)
+    lo, hi = models.lo[0, 0], models.hi[0, 0]
+    expected = (lo, hi) if no_mode == "edge" else (-np.inf, np.inf)
+    assert (models.cut_lo[0, 0], models.cut_hi[0, 0]) == expected
+    test = rng.logistic(0, 1, (3, d))
+    test[0, :4] = hi + np.array([0.5, 1.0, 2.0, 3.0])  # four values beyond the range
+    test[1, :2] = lo - 1.0  # two: fewer than min_tail
+    test[2] = np.clip(test[2], lo + 1e-9, hi - 1e-9)  # none
+    scores = layer_scores([test], models, ["tails"])["tails"][:, 0, 0]
+    slow = layer_scores_loop([test], models, ["tails"])["tails"][:, 0, 0]
+    np.testing.assert_allclose(scores, slow, rtol=1e-12)
+    floor = d * np.log(1e-6)
+    if no_mode == "edge":
+        edge = models.density[0, 0, -1]  # the `edge` extrapolation: the end density
+        assert scores[0] == pytest.approx(d * np.log(edge + 1e-6), rel=1e-9)
+        assert scores[1] == scores[2] == floor
+    else:
+        assert np.all(scores == floor)
 
 
 def planted(rng, n_pairs=6, n_layers=3, d=48, n_train=12, n_test=5, sep=3.0):

@@ -3,6 +3,7 @@ modes, statuses for bad samples, and the tiny end-to-end outputs."""
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -10,10 +11,11 @@ import polars as pl
 import pytest
 import scipy.stats as st
 import torch
-from scipy.optimize import check_grad
+from scipy.optimize import check_grad, curve_fit
 
 from resid_atlas.activations.shards import load_layer
 from resid_atlas.core.errors import AtlasError
+from resid_atlas.distributions.authors import authors_fit, study_start
 from resid_atlas.distributions.families import (
     FAMILY_NAMES,
     FAST_LOGPDF,
@@ -24,8 +26,10 @@ from resid_atlas.distributions.families import (
     logpdf,
     vonmises_fit,
 )
-from resid_atlas.distributions.fits import FITS_SCHEMA, POOLED, fit_sample, tail_weight
+from resid_atlas.distributions.fits import FITS_SCHEMA, POOLED, fit_sample
 from resid_atlas.distributions.modes import MODES_SCHEMA, find_modes
+from resid_atlas.distributions.self_check import SELF_CHECK_SCHEMA, check_samples, pick_samples
+from resid_atlas.distributions.tails import log_tail_weight, study_tail_weight, tail_shares
 from resid_atlas.stats.kde import kde_on_grid
 
 
@@ -206,12 +210,185 @@ def test_vonmises_ranked_by_aic_only_within_one_period():
     assert np.isfinite(von["aic"]) and von["rank_aic"] is not None and not von["message"]
 
 
-def test_tail_weight_exponents():
-    # Gaussian tails: a ~ 2; logistic (exponential) tails: a ~ 1
-    settings = {"tail_points": 1000, "tail_from_sd": 2.0, "tail_to_sd": 10.0}
-    a_norm, *_ = tail_weight("norm", (0.0, 1.0), 0.0, 1.0, settings)
-    a_log, *_ = tail_weight("logistic", (0.0, 1.0), 0.0, np.pi / np.sqrt(3), settings)
-    assert abs(a_norm - 2) < 0.05 and abs(a_log - 1) < 0.1
+TAIL = {"tail_points": 1000, "tail_from_sd": 2.0, "tail_to_sd": 10.0}
+
+
+def straight_study_tail(name: str, params) -> tuple[float, float, float]:
+    """The study's tail fit written out from its description: the fitted distribution's own
+    mean and sd (the raw range 1.5..6 when either is not finite), 1,000 points from mean + 2 sd
+    to mean + 10 sd, its pdf there, g exp(-b x^a) by curve_fit in linear density from
+    (b, a, g) = (1, 1, 1), all >= 0, 2,000 evaluations. Returns (a, b, g)."""
+    d = getattr(st, name)
+    mu, sigma = d.stats(*params, moments="mv")
+    mu, sigma = float(mu), float(np.sqrt(sigma))
+    lo, hi = (mu + 2 * sigma, mu + 10 * sigma) if np.isfinite([mu, sigma]).all() else (1.5, 6)
+    xs = np.linspace(lo, hi, 1000)
+    ys = d.pdf(xs, *params)
+    keep = np.isfinite(ys)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        (b, a, g), _ = curve_fit(
+            lambda x, b, a, g: g * np.exp(-b * np.power(x, a)),
+            xs[keep],
+            ys[keep],
+            p0=[1, 1, 1],
+            bounds=(0, np.inf),
+            maxfev=2000,
+        )
+    return a, b, g
+
+
+def test_study_tail_fit_equals_a_straight_implementation(real_values):
+    """On real residual values: the SSE-best family's tail fit as fit_sample stores it equals
+    the straight implementation; on planted fits of several families too."""
+    rows, fits = fit_sample(real_values)
+    best = next(r for r in rows if r["best_sse"])
+    assert best["tail_status"].startswith("ok")
+    ref = straight_study_tail(best["family"], fits[best["family"]].params)
+    np.testing.assert_allclose([best["tail_a"], best["tail_b"], best["tail_g"]], ref, rtol=1e-6)
+    others = [r for r in rows if not r["best_sse"] and r["status"] == "ok"]
+    assert others and all(np.isnan(r["tail_a"]) for r in others)
+    assert all(r["tail_status"] == "not fitted: not the SSE-best family" for r in others)
+    cases = [
+        ("t", (4.0, 0.1, 0.8)),
+        ("t", (1.5, 0.0, 1.0)),  # no finite mean or sd: the study's fixed range 1.5..6
+        ("logistic", (0.2, 0.5)),
+        ("genlogistic", (2.0, -0.1, 0.6)),
+        ("johnsonsu", (0.3, 1.4, 0.0, 1.2)),
+    ]
+    for name, params in cases:
+        got = study_tail_weight(name, params, TAIL)
+        assert got["tail_status"].startswith("ok"), (name, got)
+        np.testing.assert_allclose(
+            [got["tail_a"], got["tail_b"], got["tail_g"]],
+            straight_study_tail(name, params),
+            rtol=1e-6,
+            err_msg=name,
+        )
+    assert "fixed range" in study_tail_weight("t", (1.5, 0.0, 1.0), TAIL)["tail_status"]
+
+
+@pytest.mark.parametrize(
+    "name, params, truth",
+    [
+        # gennorm (beta, 0, s): pdf = beta / (2 s Gamma(1/beta)) exp(-(x/s)^beta) for x > 0
+        ("gennorm", (1.5, 0.0, 2.0), (1.5, 2.0**-1.5, 1.5 / (4 * math.gamma(2 / 3)))),
+        ("gennorm", (0.8, 0.0, 0.5), (0.8, 0.5**-0.8, 0.8 / (1.0 * math.gamma(1.25)))),
+        ("norm", (0.0, 0.7), (2.0, 1 / (2 * 0.49), 1 / (0.7 * math.sqrt(2 * math.pi)))),
+    ],
+)
+def test_study_tail_fit_recovers_planted_laws(name, params, truth):
+    """Families whose right tail is exactly g exp(-b x^a) in the raw value: a, b, g recovered."""
+    got = study_tail_weight(name, params, TAIL)
+    assert got["tail_status"] == "ok"
+    np.testing.assert_allclose([got["tail_a"], got["tail_b"], got["tail_g"]], truth, rtol=1e-4)
+
+
+def test_tail_fits_say_when_they_fail_or_end_on_a_bound():
+    # t with 2 < df < 3: the study's curve_fit runs out of its 2,000 evaluations
+    failed = study_tail_weight("t", (2.5, 0.0, 1.0), TAIL)
+    assert failed["tail_status"].startswith("failed") and np.isnan(failed["tail_a"])
+    # a bounded support that ends before the range: a pdf of zeros fits no law
+    zero = study_tail_weight("truncnorm", (-1.0, 1.0, 0.0, 1.0), TAIL)
+    assert zero["tail_status"].startswith("failed") and np.isnan(zero["tail_g"])
+    # the log-density fit: Gaussian a ~ 2, exponential (logistic) a ~ 1, both within the bounds
+    norm = log_tail_weight("norm", (0.0, 1.0), 0.0, 1.0, TAIL)
+    logi = log_tail_weight("logistic", (0.0, 1.0), 0.0, np.pi / np.sqrt(3), TAIL)
+    assert abs(norm["tail_log_a"] - 2) < 0.05 and abs(logi["tail_log_a"] - 1) < 0.1
+    assert norm["tail_log_status"] == logi["tail_log_status"] == "ok"
+    # far out in a power-law tail (x from 6 to 30 scales) the log fit's a ends on its bound 0.05
+    cauchy = log_tail_weight("t", (2.0, 0.0, 1.0), 0.0, 3.0, TAIL)
+    assert cauchy["tail_log_status"] == "on bound: a = 0.05", cauchy
+
+
+def test_tail_shares_kept_per_side():
+    x = np.concatenate([np.zeros(90), np.full(6, 5.0), np.full(4, -7.0)])
+    shares = tail_shares(x, 0.0, 1.0)
+    assert shares["share_right_k2"] == 0.06 and shares["share_left_k2"] == 0.04
+    assert shares["share_right_k6"] == 0.0 and shares["share_left_k6"] == 0.04
+    assert shares["share_left_k7"] == 0.0  # strictly below mean - k sd
+    rows, _ = fit_sample(st.t.rvs(5, size=5000, random_state=1), {"families": ["t", "norm"]})
+    assert {"share_right_k3", "share_left_k3"} <= set(rows[0]) and "share_k3" not in rows[0]
+
+
+def test_authors_starts_follow_the_study():
+    """The study's guesses, from scipy.stats.describe moments (variance ddof 1, biased
+    skewness, Fisher kurtosis), the median and the IQR; None where scipy starts alone."""
+    x = st.t.rvs(5, loc=0.3, size=4001, random_state=4)
+    mean, var = x.mean(), x.var(ddof=1)
+    skew, kurt = st.skew(x), st.kurtosis(x)
+    q25, med, q75 = np.quantile(x, [0.25, 0.5, 0.75])
+    s_log = (q75 - q25) / (2 * np.log(3))
+    df = np.clip(6 / (kurt / 4 + 1), 2.1, 30)
+    assert study_start("norm", x) == pytest.approx((mean, np.sqrt(var)))
+    assert study_start("logistic", x) == pytest.approx((med, s_log))
+    assert study_start("genlogistic", x) == pytest.approx((1 + abs(skew), med, s_log))
+    assert study_start("t", x) == pytest.approx((df, med, np.sqrt(var * (df - 2) / df)))
+    assert study_start("crystalball", x) == pytest.approx(
+        (1.0, np.clip(abs(skew), 0.1, 3), med, max(0.1, np.sqrt(var)))
+    )
+    assert study_start("hypsecant", x) is None and study_start("johnsonsu", x) is None
+    # authors_fit is scipy's dist.fit from that start, nothing else
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = st.t.fit(x, df, loc=med, scale=np.sqrt(var * (df - 2) / df))
+        ref_su = st.johnsonsu.fit(x)
+    assert authors_fit("t", x).params == pytest.approx(ref, rel=1e-12)
+    assert authors_fit("johnsonsu", x).params == pytest.approx(ref_su, rel=1e-12)
+    # the study's crystalball start m <= 1 is outside crystalball's domain: that fit fails
+    near_symmetric = st.norm.rvs(size=3000, random_state=5)
+    assert math.isnan(authors_fit("crystalball", near_symmetric).loc)
+
+
+def test_authors_procedure_ranks_scipys_fits_by_sse():
+    """procedure: authors = every family by scipy's dist.fit from the study's start, the best by
+    SSE against the 150-bin histogram, as the study's loop picks it."""
+    x = st.logistic.rvs(loc=0.2, scale=0.5, size=6000, random_state=6)
+    families = ["logistic", "norm", "t", "laplace", "hypsecant"]
+    rows, _ = fit_sample(x, {"families": families, "procedure": "authors"})
+    hist, edges = np.histogram(x, bins=150, density=True)
+    centres = (edges[:-1] + edges[1:]) / 2
+    sse = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name in families:
+            start = study_start(name, x)
+            d = getattr(st, name)
+            p = d.fit(x) if start is None else d.fit(x, *start[:-2], loc=start[-2], scale=start[-1])
+            sse[name] = float(np.sum((hist - d.pdf(centres, *p)) ** 2))
+    got = {r["family"]: r["sse"] for r in rows}
+    assert got == pytest.approx(sse, rel=1e-9)
+    assert next(r["family"] for r in rows if r["best_sse"]) == min(sse, key=sse.get)
+    assert {r["procedure"] for r in rows} == {"authors"}
+
+
+def test_self_check_draws_and_compares(tmp_path):
+    cells = pick_samples([3, 1, 2], ["a", "b", "c"], 4, seed=0)
+    assert cells == pick_samples([1, 2, 3], ["a", "b", "c"], 4, seed=0)
+    assert len(set(cells)) == 4 and cells != pick_samples([1, 2, 3], ["a", "b", "c"], 4, seed=1)
+    assert len(pick_samples([0], ["a"], 4, seed=0)) == 1
+    rng = np.random.default_rng(0)
+    shard = np.concatenate([rng.logistic(0, 1, (40, 32)), rng.standard_t(3, (40, 32))])
+    index = pl.DataFrame(
+        {
+            "pair": ["s:a"] * 40 + ["s:b"] * 40,
+            "subject": ["s"] * 80,
+            "attribute": ["a"] * 40 + ["b"] * 40,
+        }
+    )
+    settings = {"families": ["logistic", "norm", "t"], "self_check": {"samples": 2, "seed": 0}}
+    table = check_samples(lambda layer: shard * (layer + 1), [0, 5], index, "m", settings)
+    assert table.schema == pl.Schema(SELF_CHECK_SCHEMA) and table.height == 2
+    for r in table.iter_rows(named=True):
+        values = shard[(index["pair"] == r["pair"]).to_numpy()].ravel() * (r["layer"] + 1)
+        best = {}
+        for proc in ("binned", "authors"):
+            rows, _ = fit_sample(values, {"families": settings["families"], "procedure": proc})
+            best[proc] = next(x["family"] for x in rows if x["best_sse"])
+        assert (r["best_binned"], r["best_authors"]) == (best["binned"], best["authors"])
+        assert r["agree"] == (best["binned"] == best["authors"])
+        # the binned MLE is at least as good as scipy's, to binning precision
+        assert r["loglik_gap_binned_best"] > -1e-3 * abs(r["n_values"])
 
 
 def test_bad_samples_get_a_status():
@@ -285,6 +462,10 @@ def test_tiny_run_distribution_outputs(tiny_run):
         assert (modes.filter(pl.col("side") == "main").height) == n_pairs + 1
     findings = pl.read_parquet(base / "findings.parquet")
     assert findings.height == 5 and findings["model"].unique().to_list() == ["tiny-llama"]
+    check = pl.read_parquet(base / "self_check.parquet")
+    assert check.schema == pl.Schema(SELF_CHECK_SCHEMA) and check.height == 4
+    assert (check["agree"] == (check["best_binned"] == check["best_authors"])).all()
+    assert "self-check" in findings.filter(pl.col("claim_id") == "heavier-t-tails")["detail"][0]
     assert (base / "fit_example.png").stat().st_size > 0
     shares = pl.read_parquet(base / "family_shares.parquet")
     overall = shares.filter(pl.col("scope") == "overall")
@@ -380,6 +561,21 @@ def test_summary_findings_on_planted_layers(tmp_path):
         fits.write_parquet(fit_paths[-1])
         modes.write_parquet(mode_paths[-1])
     out = tmp_path / "distributions"
+    check = pl.DataFrame(
+        {"model": ["m"] * 4, "layer": [0, 0, 1, 1], "pair": [f"{s}:{a}" for s, a in pairs]}
+    ).with_columns(
+        n_values=pl.lit(1280),
+        best_binned=pl.Series(["t", "logistic", "t", "t"]),
+        best_authors=pl.Series(["t", "logistic", "logistic", "t"]),
+        agree=pl.Series([True, True, False, True]),
+        sse_binned=pl.lit(0.1),
+        sse_authors=pl.lit(0.1),
+        loglik_gap_binned_best=pl.lit(0.5),
+        loglik_gap_authors_best=pl.Series([0.5, 1.0, 2.0, 3.0]),
+        authors_failed=pl.lit(""),
+    )
+    check_path = tmp_path / "self_check.parquet"
+    check.cast(SELF_CHECK_SCHEMA).write_parquet(check_path)
     summary(
         fit_paths,
         mode_paths,
@@ -389,6 +585,7 @@ def test_summary_findings_on_planted_layers(tmp_path):
         1,
         acts / "index.parquet",
         out,
+        str(check_path),
     )
     findings = pl.read_parquet(out / "findings.parquet")
     verdicts = dict(findings.select("claim_id", "verdict").iter_rows())
@@ -400,6 +597,17 @@ def test_summary_findings_on_planted_layers(tmp_path):
         "n too small"
         in findings.filter(pl.col("claim_id") == "left-modes-fall-with-depth")["rule"][0]
     )
+    evidence = dict(findings.select("claim_id", "detail").iter_rows())
+    for claim in ("logistic-family-wins", "heavier-t-tails"):
+        assert "same SSE-best family in 3 of 4 samples (75%)" in evidence[claim], evidence[claim]
+        assert "median log-likelihood gap on scipy's winner +1.5 nats" in evidence[claim]
+    tails = pl.read_parquet(out / "tails_by_layer.parquet")
+    assert tails["n_samples"].to_list() == [4, 4]
+    assert (tails["n_tail_ok"] + tails["n_tail_on_bound"] + tails["n_tail_failed"]).to_list() == [
+        4,
+        4,
+    ]
+    assert {"share_right_k2", "share_left_k2"} <= set(tails.columns)
     best = pl.read_parquet(fit_paths).filter(
         pl.col("best_sse") & (pl.col("attribute") == "in english")
     )

@@ -47,12 +47,35 @@ rule distributions_modes:
         " --settings {params.settings:q} --out {output:q} 2> {log:q}"
 
 
+rule distributions_self_check:
+    input:
+        shards=lambda wc: [shard(wc, l) for l in distribution_layers(wc.model)],
+        index=index_of,
+    output:
+        distributions_out.SELF_CHECK,
+    log:
+        log_of(distributions_out.SELF_CHECK),
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        settings=as_json(config["distributions"]),
+    shell:
+        "env OMP_NUM_THREADS=1 python -m resid_atlas distributions self_check"
+        " --shards {input.shards:q} --index {input.index:q} --model {wildcards.model:q}"
+        " --settings {params.settings:q} --out {output:q} 2> {log:q}"
+
+
 rule distributions_summary:
     input:
         fits=distribution_tables(distributions_out.FITS),
         modes=distribution_tables(distributions_out.MODES),
         example=lambda wc: shard(wc, example_layer(wc)),
         index=index_of,
+        self_check=distributions_out.SELF_CHECK,
     output:
         tables=[distributions_out.table(n) for n in distributions_out.TABLES],
         findings=distributions_out.FINDINGS,
@@ -81,7 +104,8 @@ rule distributions_summary:
         "python -m resid_atlas distributions summary --fits {input.fits:q} --modes {input.modes:q}"
         " --model {wildcards.model:q} --settings {params.settings:q}"
         " --example-shard {input.example:q} --example-layer {params.example_layer:q}"
-        " --index {input.index:q} --out-dir {params.out_dir:q} 2> {log:q}"
+        " --index {input.index:q} --out-dir {params.out_dir:q}"
+        " --self-check {input.self_check:q} 2> {log:q}"
 
 
 rule distributions_findings:

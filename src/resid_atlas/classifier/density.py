@@ -11,6 +11,9 @@ import numpy as np
 from resid_atlas.core.errors import AtlasError
 from resid_atlas.stats.kde import kde_on_grid
 
+NO_MODE = ("edge", "none")  # a side of the walk without a minor mode: see tail_cutoffs
+WALKS = ("study", "steps")  # where a minor mode starts: see tail_cutoffs
+
 
 def kde_grid(values: np.ndarray, lo: float, hi: float, n_grid: int) -> np.ndarray:
     """Scott-bandwidth Gaussian KDE of `values` on np.linspace(lo, hi, n_grid).
@@ -25,8 +28,8 @@ def kde_grid(values: np.ndarray, lo: float, hi: float, n_grid: int) -> np.ndarra
 @dataclass
 class DensityModels:
     """Per (pair, layer): grid ends lo/hi [P, L], densities [P, L, G], training mean/sd [P, L],
-    tail cutoffs cut_lo/cut_hi [P, L] (-inf/+inf where the walk finds no minor mode), and the
-    number of training values [P]."""
+    tail cutoffs cut_lo/cut_hi [P, L] (where the walk finds no minor mode: the grid end under
+    `edge`, -inf/+inf under `none`), and the number of training values [P]."""
 
     pairs: list[str]
     layers: list[int]
@@ -48,20 +51,57 @@ class DensityModels:
 
 
 def tail_cutoffs(
-    grid: np.ndarray, density: np.ndarray, below: float = 1e-4, window: int = 4, rising: int = 3
+    grid: np.ndarray,
+    density: np.ndarray,
+    below: float = 1e-4,
+    window: int = 4,
+    rising: int = 3,
+    no_mode: str = "edge",
+    walk: str = "study",
 ) -> tuple[float, float]:
-    """The study's density walk. From the grid point nearest 0, walk outward; the first point whose
-    density is below `below` and after which at least `rising` of the next `window` steps (moving
-    further out) rise starts a minor mode: that grid value is the cutoff on that side. A side
-    without such a point has no tail (cutoff -inf / +inf)."""
+    """The density walk. From the grid point nearest 0, walk outward; the first point whose
+    density is below `below` and where a minor mode starts is the cutoff on that side.
+
+    A minor mode starts (`walk: study`, good-epic/activation-tails
+    `ActivationDistribution.set_tail_cutoffs`) where, of the points in the study's look-ahead
+    slice, at least `rising` after the first lie above the first: on the right the slice is the
+    point and the `window` points beyond it; on the left the `window` points beyond it, nearest
+    first, without the point itself (the study's slicing: the left side compares the next
+    window - 1 points with the neighbour). A slice shorter than rising + 1 (at the grid's end)
+    starts nothing. Under `walk: steps`, at least `rising` of the next `window` steps (moving
+    further out) rise.
+
+    A side without such a point: under `edge` (the study's walk runs on to the grid's last point)
+    the cutoff is the grid end, so values beyond the training range are that side's tail; under
+    `none` the side has no tail (cutoff -inf / +inf)."""
+    if no_mode not in NO_MODE:
+        raise ValueError(f"no_mode must be one of {NO_MODE}, not {no_mode!r}")
+    if walk not in WALKS:
+        raise ValueError(f"walk must be one of {WALKS}, not {walk!r}")
     start = int(np.argmin(np.abs(grid)))
+    n = len(grid)
+    edge = no_mode == "edge"
+    cut_lo = float(grid[0]) if edge else -np.inf
+    cut_hi = float(grid[-1]) if edge else np.inf
+    if walk == "study":
+
+        def starts(pts: np.ndarray) -> bool:
+            return pts.size >= rising + 1 and int((pts[1:] > pts[0]).sum()) >= rising
+
+        for i in range(start, n - 1):
+            if density[i] < below and starts(density[i : i + window + 1]):
+                cut_hi = float(grid[i])
+                break
+        for i in range(start, 0, -1):
+            if density[i] < below and starts(density[max(0, i - window) : i][::-1]):
+                cut_lo = float(grid[i])
+                break
+        return cut_lo, cut_hi
     up = np.diff(density) > 0  # up[i]: density rises from i to i+1
-    cut_hi = np.inf
-    for i in range(start, len(grid) - window):
+    for i in range(start, n - window):
         if density[i] < below and up[i : i + window].sum() >= rising:
             cut_hi = float(grid[i])
             break
-    cut_lo = -np.inf
     for i in range(start, window - 1, -1):
         # moving left, a rise from i to i-1 is a fall from i-1 to i
         if density[i] < below and (~up[i - window : i]).sum() >= rising:
@@ -78,6 +118,8 @@ def fit_densities(
     tail_density: float = 1e-4,
     tail_window: int = 4,
     tail_rising: int = 3,
+    tail_no_mode: str = "edge",
+    tail_walk: str = "study",
 ) -> DensityModels:
     """train[li][p]: the training vectors [n_p, d] of pair p at layer layers[li]."""
     n_pairs, n_layers = len(pairs), len(layers)
@@ -108,7 +150,7 @@ def fit_densities(
             density[p, li] = dens
             grid = np.linspace(lo[p, li], hi[p, li], n_grid)
             cut_lo[p, li], cut_hi[p, li] = tail_cutoffs(
-                grid, dens, tail_density, tail_window, tail_rising
+                grid, dens, tail_density, tail_window, tail_rising, tail_no_mode, tail_walk
             )
             n_values[p] = values.size
     return DensityModels(pairs, layers, lo, hi, density, mean, sd, cut_lo, cut_hi, n_values)

@@ -146,6 +146,8 @@ def run_classifier(
         tail_density=settings["tail_density"],
         tail_window=settings["tail_window"],
         tail_rising=settings["tail_rising"],
+        tail_no_mode=settings["tail_no_mode"],
+        tail_walk=settings["tail_walk"],
     )
     fit_s = time.perf_counter() - t0
     write_parquet(density_frame(models, train_vectors, model), out_dir / "densities.parquet")

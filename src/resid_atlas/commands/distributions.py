@@ -30,5 +30,14 @@ def register(sub) -> None:
     p.add_argument("--example-layer", required=True, type=int, help="its layer")
     p.add_argument("--index", required=True, help="index.parquet of the shards")
     p.add_argument("--out-dir", required=True)
+    p.add_argument("--self-check", help="self_check.parquet, quoted in the findings")
+
+    p = add_step(steps, "self_check", "resid_atlas.distributions.self_check:self_check",
+                 "both fitting procedures on a seeded handful of pair samples")  # fmt: skip
+    p.add_argument("--shards", nargs="+", required=True, help="layer_<L>.npy of the fitted layers")
+    p.add_argument("--index", required=True, help="index.parquet of the shards")
+    p.add_argument("--model", required=True)
+    p.add_argument("--settings", required=True, type=json_arg, help="distributions (JSON)")
+    p.add_argument("--out", required=True)
 
     add_findings_step(steps, "distributions")

@@ -1,6 +1,10 @@
 """One sample -> one row per candidate family: parameters, log-likelihood, SSE against the
 150-bin density histogram (the study's criterion), AIC, BIC, KS, ranks, the tail-weight fit
-g*exp(-b*x^a) and the shares of values beyond mean +/- k*sd.
+g*exp(-b*x^a) of the SSE-best family (tails.py) and the shares of values above mean + k*sd and
+below mean - k*sd.
+
+`procedure` picks the fit: `binned` (families.py, the default: the binned likelihood, multi-start
+L-BFGS-B) or `authors` (authors.py: scipy's `dist.fit` from the study's starting values).
 
 Every row carries a `status`: ok, not converged, support penalty (some values outside the fitted
 support at the optimum), failed (the optimiser found no finite likelihood), degenerate sample.
@@ -15,9 +19,9 @@ import warnings
 
 import numpy as np
 import polars as pl
-from scipy.optimize import minimize_scalar
 
 from resid_atlas.core.config import schema_defaults
+from resid_atlas.distributions.authors import authors_fit
 from resid_atlas.distributions.families import (
     LOGPDF_FLOOR,
     BinnedSample,
@@ -28,11 +32,17 @@ from resid_atlas.distributions.families import (
     shape_names,
 )
 from resid_atlas.distributions.outputs import FITS_SETTINGS
+from resid_atlas.distributions.tails import (
+    SHARE_COLUMNS,
+    log_tail_weight,
+    nan_shares,
+    study_tail_weight,
+    tail_shares,
+)
 
 log = logging.getLogger(__name__)
 
 POOLED = "(pooled)"  # pair/subject/attribute of the sample that pools every pair of a layer
-K_SHARES = tuple(range(2, 11))
 PERIODIC = ("vonmises",)  # families whose density repeats every 2*pi (scale 1)
 PERIODIC_NOTE = (
     "periodic density: the sample spans more than one period (2*pi), so its likelihood is not "
@@ -41,6 +51,7 @@ PERIODIC_NOTE = (
 FITS_SCHEMA = {
     "model": pl.String,
     "layer": pl.Int32,
+    "procedure": pl.String,
     "pair": pl.String,
     "subject": pl.String,
     "attribute": pl.String,
@@ -69,53 +80,16 @@ FITS_SCHEMA = {
     "tail_b": pl.Float64,
     "tail_g": pl.Float64,
     "tail_status": pl.String,
-    **{f"share_k{k}": pl.Float64 for k in K_SHARES},
+    "tail_x_from": pl.Float64,
+    "tail_x_to": pl.Float64,
+    "tail_log_a": pl.Float64,
+    "tail_log_b": pl.Float64,
+    "tail_log_g": pl.Float64,
+    "tail_log_status": pl.String,
+    **dict.fromkeys(SHARE_COLUMNS, pl.Float64),
 }
 # The schema's defaults of the keys a fit reads (distributions/outputs.py FITS_SETTINGS).
 DEFAULTS = {k: schema_defaults("distributions")[k] for k in FITS_SETTINGS}
-
-
-def tail_shares(values: np.ndarray, mean: float, sd: float) -> dict[str, float]:
-    dev = np.abs(values - mean)
-    return {f"share_k{k}": float(np.mean(dev > k * sd)) for k in K_SHARES}
-
-
-def tail_weight(
-    name: str, params: tuple[float, ...], mean: float, sd: float, settings: dict
-) -> tuple[float, float, float, str]:
-    """Fit f(x) = g*exp(-b*x^a) to the fitted pdf on `tail_points` points from mean+2sd to
-    mean+10sd, x measured from the mean (activation units). For fixed a the model is linear in
-    (log g, b), so a 1-D bounded search over a with closed-form least squares does it."""
-    t = np.linspace(
-        mean + settings["tail_from_sd"] * sd,
-        mean + settings["tail_to_sd"] * sd,
-        settings["tail_points"],
-    )
-    lp = logpdf(name, t, params[:-2], params[-2], params[-1])
-    ok = np.isfinite(lp) & (lp > -700)
-    if ok.sum() < 10:
-        return math.nan, math.nan, math.nan, "pdf vanishes in the tail"
-    x, y = (t - mean)[ok] / sd, lp[ok]  # fit in sd units, convert b and g after
-    log_x, yc = np.log(x), y - y.mean()
-    syy = float(yc @ yc)
-
-    def line(a: float) -> tuple[float, float, float]:
-        """Least squares of y on (1, -x^a), closed form: (SSE, log g, b)."""
-        t = np.exp(a * log_x)
-        tc = t - t.mean()
-        stt, sty = float(tc @ tc), float(tc @ yc)
-        slope = sty / stt if stt > 0 else 0.0
-        return syy - slope * sty, float(y.mean() - slope * t.mean()), -slope
-
-    res = minimize_scalar(
-        lambda a: line(a)[0], bounds=(0.05, 10.0), method="bounded", options={"xatol": 1e-4}
-    )
-    a = float(res.x)
-    _, log_g, b_sd = line(a)
-    # back to activation units: x_sd = x / sd, so b*x_sd^a = (b / sd^a) * x^a; g per unit x
-    b = float(b_sd) / sd**a
-    g = math.exp(float(log_g)) / sd if log_g < 700 else math.inf
-    return a, b, g, "ok"
 
 
 def _ks(name: str, params, sample: BinnedSample, lp_centres: np.ndarray) -> float:
@@ -155,6 +129,12 @@ def _empty_row(name: str) -> dict:
         "tail_b": math.nan,
         "tail_g": math.nan,
         "tail_status": "not fitted",
+        "tail_x_from": math.nan,
+        "tail_x_to": math.nan,
+        "tail_log_a": math.nan,
+        "tail_log_b": math.nan,
+        "tail_log_g": math.nan,
+        "tail_log_status": "not fitted",
     }
 
 
@@ -179,22 +159,20 @@ def fit_sample(
     warm: dict[str, tuple[float, ...]] | None = None,
 ) -> tuple[list[dict], dict[str, FitResult]]:
     """All families on one sample. Returns the rows (without the model/layer/pair keys) and the
-    fits (to warm-start other samples of the same layer)."""
+    fits (to warm-start other samples of the same layer; `warm` is unused by `authors`)."""
     settings = {**DEFAULTS, **(settings or {})}
+    procedure = settings["procedure"]
     values, base, why = describe_sample(values, settings["min_values"])
+    base["procedure"] = procedure
     families = settings["families"]
     n, mean, sd = base["n_values"], base["sample_mean"], base["sample_sd"]
     if why:
-        shares = (
-            tail_shares(values, mean, sd)
-            if n and sd > 0
-            else {f"share_k{k}": math.nan for k in K_SHARES}
-        )
+        shares = tail_shares(values, mean, sd) if n and sd > 0 else nan_shares()
         rows = [
             {**base, **_empty_row(f), **shares, "status": "degenerate sample", "message": why}
             for f in families
         ]
-        return _rank(rows), {}
+        return _rank(rows, procedure), {}
     sample = BinnedSample.from_values(values, settings["bin_width_sd"])
     shares = tail_shares(values, mean, sd)
     hist, hedges = np.histogram(values, bins=settings["hist_bins"], density=True)
@@ -203,13 +181,19 @@ def fit_sample(
     for name in families:
         row = {**base, **_empty_row(name), **shares}
         try:
-            start = (warm or {}).get(name)
-            fit = fit_family(name, sample, warm=start.params if start is not None else None)
+            if procedure == "authors":
+                fit = authors_fit(name, values)
+            else:
+                start = (warm or {}).get(name)
+                fit = fit_family(name, sample, warm=start.params if start is not None else None)
         except Exception as exc:  # one family's numerical failure must not stop the sample
             log.warning("fit of %s failed: %s", name, exc)
             rows.append({**row, "status": "failed", "message": f"{type(exc).__name__}: {exc}"})
             continue
-        if not math.isfinite(fit.loglik):
+        if not math.isfinite(fit.loc):
+            rows.append({**row, "status": "failed", "message": fit.message or "no finite fit"})
+            continue
+        if not math.isfinite(fit.loglik) and procedure == "binned":
             rows.append({**row, "status": "failed", "message": fit.message or "no finite fit"})
             continue
         fits[name] = fit
@@ -221,12 +205,14 @@ def fit_sample(
             status = "support penalty"
         k = fit.n_params
         pdf_c = np.exp(logpdf(name, hcentres, fit.shapes, fit.loc, fit.scale))
-        a, b, g, tail_status = tail_weight(name, params, mean, sd, settings)
+        if settings["tail_log_fit"]:
+            row.update(log_tail_weight(name, params, mean, sd, settings))
         # vonmises's density repeats every 2*pi: over a sample wider than one period it is no
         # density on the real line and its likelihood beats every proper family's
         periodic = name in PERIODIC and not (
             sample.lo > fit.loc - math.pi and sample.hi < fit.loc + math.pi
         )
+        finite = math.isfinite(fit.loglik)
         row.update(
             status=status,
             message=(f"{outside} values outside the support; " if outside else "")
@@ -239,26 +225,33 @@ def fit_sample(
             n_params=k,
             loglik=fit.loglik,
             sse=float(np.sum((hist - pdf_c) ** 2)),
-            aic=math.nan if periodic else 2 * k - 2 * fit.loglik,
-            bic=math.nan if periodic else k * math.log(n) - 2 * fit.loglik,
+            aic=math.nan if periodic or not finite else 2 * k - 2 * fit.loglik,
+            bic=math.nan if periodic or not finite else k * math.log(n) - 2 * fit.loglik,
             ks=_ks(name, params, sample, lp),
-            tail_a=a,
-            tail_b=b,
-            tail_g=g,
-            tail_status=tail_status,
         )
         rows.append(row)
-    return _rank(rows), fits
+    rows = _rank(rows, procedure)
+    for row in rows:
+        if row["best_sse"]:  # the study fits the tail of the SSE-best family only
+            try:
+                row.update(study_tail_weight(row["family"], fits[row["family"]].params, settings))
+            except Exception as exc:  # scipy's moments or pdf raising must not stop the sample
+                row["tail_status"] = f"failed: {type(exc).__name__}: {exc}"[:200]
+        elif row["family"] in fits:
+            row["tail_status"] = "not fitted: not the SSE-best family"
+    return rows, fits
 
 
-def _rank(rows: list[dict]) -> list[dict]:
-    """Ranks by SSE and by AIC among rows with a usable fit (status ok or not converged) and a
-    finite value of that criterion."""
+def _rank(rows: list[dict], procedure: str = "binned") -> list[dict]:
+    """Ranks by SSE and by AIC among rows with a usable fit (status ok or not converged; under
+    `authors` also support penalty, as the study ranked every fit scipy returned) and a finite
+    value of that criterion."""
+    usable_status = ("ok", "not converged")
+    if procedure == "authors":
+        usable_status += ("support penalty",)
     for key in ("sse", "aic"):
         usable = [
-            i
-            for i, r in enumerate(rows)
-            if r["status"] in ("ok", "not converged") and math.isfinite(r[key])
+            i for i, r in enumerate(rows) if r["status"] in usable_status and math.isfinite(r[key])
         ]
         order = sorted(usable, key=lambda i, k=key: rows[i][k])
         for r in rows:

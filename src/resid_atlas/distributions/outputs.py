@@ -8,6 +8,7 @@ MODES = f"{DIR}/modes/layer_{{layer}}.parquet"
 TABLES = ("family_shares", "criteria", "tails_by_layer", "modes_by_layer", "modes_by_attribute")
 FIGURES = ("family_shares", "modes_by_layer", "secondary_modes_by_attribute", "fit_example")
 FINDINGS = f"{DIR}/findings.parquet"
+SELF_CHECK = f"{DIR}/self_check.parquet"
 STAGE_FINDINGS = "results/distributions/findings.parquet"
 FITS_SETTINGS = (
     "families",
@@ -17,6 +18,8 @@ FITS_SETTINGS = (
     "tail_points",
     "tail_from_sd",
     "tail_to_sd",
+    "tail_log_fit",
+    "procedure",
 )
 MODES_SETTINGS = (
     "kde_bw_factor",

@@ -18,6 +18,8 @@ from resid_atlas.core.errors import AtlasError
 from resid_atlas.core.plotting import save_figure
 from resid_atlas.distributions.families import pdf
 from resid_atlas.distributions.fits import POOLED, layer_samples
+from resid_atlas.distributions.self_check import agreement_text
+from resid_atlas.distributions.tails import SHARE_COLUMNS
 from resid_atlas.stats import verdicts
 from resid_atlas.stats.bootstrap import paired_ci
 from resid_atlas.stats.findings import finding, write_findings
@@ -81,19 +83,27 @@ def criteria_disagreement(fits: pl.DataFrame, model: str) -> pl.DataFrame:
 
 
 def tails_by_layer(fits: pl.DataFrame, model: str) -> pl.DataFrame:
+    """Per layer over the SSE-best rows of the pair samples. The exponent's quantiles count only
+    fits with status ok (a fit on a bound or failed is counted, never averaged in)."""
     best = fits.filter((pl.col("pair") != POOLED) & pl.col("best_sse"))
-    shares = [f"share_k{k}" for k in range(2, 11)]
+    ok = pl.col("tail_status").str.starts_with("ok")
+    log_ok = pl.col("tail_log_status") == "ok"
     return (
         best.group_by("layer")
         .agg(
             n_samples=pl.len(),
-            tail_a_median=pl.col("tail_a").median(),
-            tail_a_q25=pl.col("tail_a").quantile(0.25),
-            tail_a_q75=pl.col("tail_a").quantile(0.75),
+            n_tail_ok=ok.sum(),
+            n_tail_on_bound=pl.col("tail_status").str.starts_with("on bound").sum(),
+            n_tail_failed=pl.col("tail_status").str.starts_with("failed").sum(),
+            tail_a_median=pl.col("tail_a").filter(ok).median(),
+            tail_a_q25=pl.col("tail_a").filter(ok).quantile(0.25),
+            tail_a_q75=pl.col("tail_a").filter(ok).quantile(0.75),
+            tail_log_a_median=pl.col("tail_log_a").filter(log_ok).median(),
+            n_tail_log_on_bound=pl.col("tail_log_status").str.starts_with("on bound").sum(),
             t_share=(pl.col("family") == "t").mean(),
             t_df_median=pl.col("shape1").filter(pl.col("family") == "t").median(),
             logistic_share=pl.col("family").is_in(LOGISTIC).mean(),
-            **{c: pl.col(c).mean() for c in shares},
+            **{c: pl.col(c).mean() for c in SHARE_COLUMNS},
         )
         .with_columns(model=pl.lit(model))
         .sort("layer")
@@ -184,11 +194,14 @@ def claims(
     model: str,
     figs: dict[str, str],
     rules: dict,
+    check: pl.DataFrame | None = None,
 ) -> list[dict]:
     """The study's claims; `rules` is distributions.findings (alpha, constant_within,
-    bootstrap, seed)."""
+    bootstrap, seed); `check` (self_check.parquet) adds the procedures' agreement rate to the
+    family-share evidence."""
     alpha = rules["alpha"]
     rows = []
+    agreement = f"; {agreement_text(check)}" if check is not None else ""
     top = shares.filter((pl.col("criterion") == "sse") & (pl.col("scope") == "overall"))
     top_txt = ", ".join(f"{f} {s:.1%}" for f, s in top.select("family", "share").head(5).rows())
     aic_log = _share(
@@ -211,7 +224,7 @@ def claims(
             verdicts.share(k, n, "the SSE-best share of the logistic family above 0.5", 0.5),
             log_share,
             f"SSE-best share of logistic+genlogistic+hypsecant over {top['n'].sum()} pair samples: "
-            f"{log_share:.1%} (under AIC {aic_log:.1%}); top SSE families: {top_txt}.",
+            f"{log_share:.1%} (under AIC {aic_log:.1%}); top SSE families: {top_txt}{agreement}.",
             figs.get("family_shares", ""),
         )
     )
@@ -238,7 +251,7 @@ def claims(
             ),
             t_share,
             f"SSE-best share of t: {t_share:.1%}; {df_txt}; holds "
-            f"at >= 20%, does not hold below 5%.",
+            f"at >= 20%, does not hold below 5%{agreement}.",
             figs.get("family_shares", ""),
         )
     )
@@ -469,10 +482,12 @@ def summary(
     example_layer: int,
     index: str,
     out_dir: str,
+    self_check: str | None = None,
 ) -> None:
     """Step `distributions summary`: family shares, criteria, tails and mode tables, figures and
     the findings of one (dataset, model) into `out_dir` (names: distributions/outputs.py); the
-    example-fit figure reads `example_shard`, the shard of `example_layer`."""
+    example-fit figure reads `example_shard`, the shard of `example_layer`; the findings quote
+    the agreement rate of the fitting procedures from `self_check` (self_check.parquet)."""
     fit_paths, mode_paths, out = fits, modes, Path(out_dir)
     fits = pl.concat([pl.read_parquet(p) for p in fit_paths])
     modes = pl.concat([pl.read_parquet(p) for p in mode_paths])
@@ -519,6 +534,7 @@ def summary(
             model,
             {k: str(v) for k, v in figs.items()},
             settings["findings"],
+            pl.read_parquet(self_check) if self_check is not None else None,
         ),
         out / "findings.parquet",
     )
