@@ -9,6 +9,7 @@ import ast
 import importlib
 import inspect
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -197,16 +198,28 @@ def planned_jobs(workdir: Path) -> list[dict]:
             found = re.search(rf"^\s+{name}: (.*)$", block, re.M)
             return [f.strip() for f in found.group(1).split(",")] if found else []
 
+        threads = re.search(r"^\s+threads: (\d+)$", block, re.M)
         jobs.append(
             {
                 "rule": rule.group(1),
                 "input": field("input"),
                 "output": field("output"),
                 "log": field("log"),
+                "threads": threads.group(1) if threads else "1",
                 "cmd": cmd.group(1),
             }
         )
     return jobs
+
+
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "GOTO_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
 
 
 def same(a: Path, b: Path) -> bool:
@@ -244,8 +257,14 @@ def test_each_job_reads_only_its_declared_inputs(tiny_run, tmp_path):
             shutil.copy(source.resolve(), target)
         for rel in job["output"] + job["log"]:
             (scratch / rel).parent.mkdir(parents=True, exist_ok=True)
+        # Snakemake gives every job these thread counts; BLAS results depend on them.
+        env = {**os.environ, **{name: job["threads"] for name in THREAD_VARIABLES}}
         proc = subprocess.run(
-            ["bash", "-c", prefix + job["cmd"]], cwd=scratch, capture_output=True, text=True
+            ["bash", "-c", prefix + job["cmd"]],
+            cwd=scratch,
+            env=env,
+            capture_output=True,
+            text=True,
         )
         log = "".join(
             (scratch / rel).read_text() for rel in job["log"] if (scratch / rel).is_file()
