@@ -73,7 +73,9 @@ def main() -> None:
     worst: list[tuple] = []
     kde_err = 0.0
     for layer in args.layers:
-        shard, index = load_layer(acts / f"layer_{layer}.npy", acts / "index.parquet")
+        shard, index = load_layer(
+            acts / f"layer_{layer}.npy", acts / "index.parquet", acts / "meta.json"
+        )
         samples = layer_samples(shard, index)
         pairs_per_layer.append(len(samples) - 1)
         t0 = time.process_time()

@@ -116,7 +116,14 @@ def fake_activations(folder: Path, n_layers: int = 3, d: int = 16, seed: int = 0
     values = np.random.default_rng(seed).standard_normal((n_layers, n, d)).astype(np.float32)
     for layer in range(n_layers):
         np.save(folder / f"layer_{layer}.npy", values[layer])
+    write_meta(folder, n_layers, d, n)
     return values
+
+
+def write_meta(folder: Path, n_layers: int, d_model: int, n_sentences: int) -> None:
+    """The fields of an extraction's meta.json that activations/shards.py checks shards with."""
+    meta = {"n_layers": n_layers, "d_model": d_model, "n_sentences": n_sentences}
+    (folder / "meta.json").write_text(json.dumps(meta))
 
 
 def settings(stage: str) -> str:

@@ -515,17 +515,16 @@ def corrupt(workdir: Path, how: str) -> tuple[Path, pl.DataFrame]:
     return acts, index
 
 
+# One loader (activations/shards.py) reads every shard: one message for every analysis.
+NAN = ["layer_1.npy: row 5 (sentence t005), dimension 3 is nan", "snakemake --forcerun"]
+INF = ["layer_1.npy: row 7 (sentence t007), dimension 0 is -inf", "snakemake --forcerun"]
 NONFINITE = {
-    ("nan", "fits"): ["layer_1.npy: row 5 (sentence t005), dimension 3 is nan", "re-extract"],
-    ("nan", "modes"): ["layer_1.npy: row 5 (sentence t005), dimension 3 is nan", "re-extract"],
-    ("nan", "geometry-layer"): [
-        "layer_1.npy",
-        "non-finite value in row 5",
-        "re-run the extraction",
-    ],
-    ("nan", "classify"): ["layer_1.npy: non-finite value at row 5, dimension 3", "rebuild"],
-    ("inf", "fits"): ["layer_1.npy: row 7 (sentence t007), dimension 0 is -inf", "re-extract"],
-    ("inf", "classify"): ["layer_1.npy: non-finite value at row 7, dimension 0", "rebuild"],
+    ("nan", "fits"): NAN,
+    ("nan", "modes"): NAN,
+    ("nan", "geometry-layer"): NAN,
+    ("nan", "classify"): NAN,
+    ("inf", "fits"): INF,
+    ("inf", "classify"): INF,
 }
 
 

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import polars as pl
 import pytest
+from hardening import write_meta
 from scipy.stats import gaussian_kde
 
 from resid_atlas.classifier.density import fit_densities, kde_grid, tail_cutoffs
@@ -285,6 +286,7 @@ def write_acts(path, rng, drop_test_for=None, drop_train_for=None, nan=False):
         }
     )
     write_parquet(index, path / "index.parquet")
+    write_meta(path, 2, shard.shape[1], len(keep))
     return pairs
 
 
@@ -334,7 +336,7 @@ def test_bad_inputs_name_the_problem(tmp_path):
             *acts_of(tmp_path / "a"), "m", SETTINGS, tmp_path / "o", ["all"], with_logreg=False
         )
     write_acts(tmp_path / "b", rng, nan=True)
-    with pytest.raises(AtlasError, match=r"layer_1.npy: non-finite value at row 3, dimension 5"):
+    with pytest.raises(AtlasError, match=r"layer_1.npy: row 3 \(sentence x3\), dimension 5 is nan"):
         run_classifier(
             *acts_of(tmp_path / "b"), "m", SETTINGS, tmp_path / "o", ["all"], with_logreg=False
         )

@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 import scipy.stats as st
 import torch
+from hardening import write_meta
 from scipy.optimize import check_grad, curve_fit
 
 from resid_atlas.activations.shards import load_layer
@@ -420,8 +421,9 @@ def test_nonfinite_shard_names_file_and_row(tmp_path):
             "attribute": ["t"] * 3,
         }
     ).write_parquet(tmp_path / "index.parquet")
+    write_meta(tmp_path, 1, 4, 3)
     with pytest.raises(AtlasError, match=r"layer_0.npy: row 1 \(sentence b\), dimension 2"):
-        load_layer(tmp_path / "layer_0.npy", tmp_path / "index.parquet")
+        load_layer(tmp_path / "layer_0.npy", tmp_path / "index.parquet", tmp_path / "meta.json")
 
 
 def test_modes_recover_planted_minor_modes():
@@ -551,6 +553,7 @@ def test_summary_findings_on_planted_layers(tmp_path):
     acts = tmp_path / "activations"
     acts.mkdir()
     idx.write_parquet(acts / "index.parquet")
+    write_meta(acts, 2, shard.shape[1], shard.shape[0])
     fit_paths, mode_paths = [], []
     for layer in range(2):
         np.save(acts / f"layer_{layer}.npy", shard)

@@ -22,7 +22,7 @@ shell.prefix(
 from resid_atlas.activations import outputs as activations_out
 from resid_atlas.classifier import outputs as classifier_out
 from resid_atlas.core.cluster import model_mem_mb, model_runtime
-from resid_atlas.core.config import validate_config
+from resid_atlas.core.config import validate_config, validate_plan
 from resid_atlas.core.errors import AtlasError
 from resid_atlas.core.layout import benchmark_of, log_of, pick
 from resid_atlas.core.planning import no_rule_problem, unclaimed_pattern
@@ -45,10 +45,9 @@ def stop(error):
 
 
 try:
-    validate_config(
-        config,
-        where=f"config ({', '.join(map(os.path.relpath, workflow.configfiles))})",
-    )
+    WHERE = f"config ({', '.join(map(os.path.relpath, workflow.configfiles))})"
+    validate_config(config, where=WHERE)
+    validate_plan(config, where=WHERE)
 except AtlasError as exc:
     stop(exc)
 

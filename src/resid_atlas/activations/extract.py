@@ -20,6 +20,7 @@ import resid_atlas
 from resid_atlas.core.atomic import fresh_temp, write_json, write_parquet
 from resid_atlas.core.devices import batch_size_for
 from resid_atlas.core.errors import AtlasError
+from resid_atlas.core.tables import read_table
 from resid_atlas.models.loading import LoadedModel
 from resid_atlas.models.norms import resolve_centring
 from resid_atlas.models.pooling import centre, pool, prompt_text
@@ -206,4 +207,4 @@ def extract(
     from resid_atlas.models.loading import load_for_step
 
     lm = load_for_step(model, models, settings, threads)
-    extract_shards(pl.read_parquet(corpus), lm, settings, out_dir, protocol=protocol)
+    extract_shards(read_table(corpus), lm, settings, out_dir, protocol=protocol)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from resid_atlas.activations.shards import load_layer
 from resid_atlas.classifier import logreg
 from resid_atlas.classifier.density import DensityModels, fit_densities
 from resid_atlas.classifier.metrics import (
@@ -25,7 +26,8 @@ from resid_atlas.classifier.plots import plot_confusion, plot_f1, plot_layer_swe
 from resid_atlas.classifier.score import layer_scores
 from resid_atlas.classifier.variants import Variant, parse_variant
 from resid_atlas.core.atomic import write_json, write_parquet
-from resid_atlas.core.errors import AtlasError
+from resid_atlas.core.errors import AtlasError, remake
+from resid_atlas.core.tables import read_table
 
 log = logging.getLogger(__name__)
 
@@ -64,17 +66,17 @@ def load_activations(
     index_path = Path(index_path)
     if not index_path.is_file():
         raise AtlasError(f"{index_path}: not found; build the activation shards first.")
-    index = pl.read_parquet(index_path)
+    index = read_table(index_path)
     missing = {"row", "id", "pair", "subject", "attribute", "split"} - set(index.columns)
     if missing:
         raise AtlasError(
-            f"{index_path}: missing column(s) {sorted(missing)}; rebuild the activation shards."
+            f"{index_path}: missing column(s) {sorted(missing)}; {remake(index_path)}."
         )
     bad = index.filter(~pl.col("split").is_in(["train", "test"]))
     if not bad.is_empty():
         raise AtlasError(
             f"{index_path}: row {bad['row'][0]} has split '{bad['split'][0]}'; split must be "
-            "train or test: rebuild the corpus and shards."
+            f"train or test: {remake(index_path)}."
         )
     if not shard_paths:
         raise AtlasError("no layer_<L>.npy shards given; build the activation shards.")
@@ -85,20 +87,8 @@ def load_activations(
                 f"{path}: expected layer_{layer}.npy in position {layer} (one shard per layer, "
                 "in layer order)."
             )
-        shard = np.load(path, mmap_mode="r")
-        if shard.ndim != 2 or shard.shape[0] != index.height:
-            raise AtlasError(
-                f"{path}: shape {shard.shape} does not match {index.height} index rows; "
-                "rebuild the shards."
-            )
-        shards.append(shard)
+        shards.append(load_layer(path, index_path)[0])  # checked by activations/shards.py
     return index.sort("row"), shards
-
-
-def _check_finite(array: np.ndarray, what: str) -> None:
-    if not np.all(np.isfinite(array)):
-        row, dim = np.argwhere(~np.isfinite(array))[0]
-        raise AtlasError(f"{what}: non-finite value at row {row}, dimension {dim}; rebuild it.")
 
 
 def run_classifier(
@@ -135,7 +125,6 @@ def run_classifier(
     train_vectors, test_vectors = [], []
     for layer in needed:
         shard = np.asarray(shards[layer], dtype=np.float64)
-        _check_finite(shard, str(shard_paths[layer]))
         train_vectors.append([shard[r] for r in rows_by_pair])
         test_vectors.append(shard[test_rows])
     models = fit_densities(

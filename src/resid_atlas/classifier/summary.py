@@ -12,6 +12,7 @@ import polars as pl
 
 from resid_atlas.classifier.metrics import weighted_class_f1, weighted_macro_f1
 from resid_atlas.core.errors import AtlasError
+from resid_atlas.core.tables import read_table
 from resid_atlas.stats import verdicts
 from resid_atlas.stats.bootstrap import paired_ci
 from resid_atlas.stats.findings import finding
@@ -58,7 +59,7 @@ class RunTables(dict):
 def _read(path: Path) -> pl.DataFrame:
     if not path.is_file():
         raise AtlasError(f"{path}: not found; run the classifier for this model first.")
-    return pl.read_parquet(path)
+    return read_table(path)
 
 
 def load_runs(run: RunTables, variants: list[str]) -> dict[str, pl.DataFrame]:

@@ -7,6 +7,7 @@ model reference fails the same way everywhere: one message naming the key and th
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,16 @@ def _copy(value: Any) -> Any:
     return yaml.safe_load(yaml.safe_dump(value))
 
 
-_Validator = _with_defaults(jsonschema.Draft202012Validator)
+def _strict_integers(validator_class):
+    """JSON Schema's `integer` accepts 42.0 (a float with no fraction); the jobs then get a float
+    where range() or an index needs an int. Here `integer` means a YAML integer (not a bool)."""
+    checker = validator_class.TYPE_CHECKER.redefine(
+        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
+    )
+    return jsonschema.validators.extend(validator_class, type_checker=checker)
+
+
+_Validator = _with_defaults(_strict_integers(jsonschema.Draft202012Validator))
 
 
 def schema_defaults(*path: str) -> dict:
@@ -76,9 +86,13 @@ def _explain(error: jsonschema.ValidationError, where: str) -> str:
     if error.validator == "required":
         return f"{where}: {error.message} under '{key}'; add it (see config/README.md)."
     if error.validator == "type":
+        whole = isinstance(error.instance, float) and error.instance.is_integer()
+        fix = "fix the value"
+        if whole:
+            fix = f"write {int(error.instance)}, without the decimal point"
         return (
             f"{where}: key '{key}' must be of type {error.validator_value}, "
-            f"got {error.instance!r}; fix the value (see config/README.md)."
+            f"got {error.instance!r}; {fix} (see config/README.md)."
         )
     if error.validator == "pattern":
         return (
@@ -88,6 +102,13 @@ def _explain(error: jsonschema.ValidationError, where: str) -> str:
     if error.validator in {"oneOf", "anyOf"} and error.context:
         best = jsonschema.exceptions.best_match(error.context)
         return _explain(best, where)
+    forms = (
+        [sub.get("required") for sub in error.validator_value] if error.validator == "oneOf" else []
+    )
+    if forms and all(f and len(f) == 1 for f in forms):
+        # valid under several alternatives: e.g. a random-init entry with like and architecture
+        keys = " or ".join(f[0] for f in forms)
+        return f"{where}: '{key}' must have {keys}, not both; keep one (see config/README.md)."
     return f"{where}: key '{key}': {error.message}; see config/README.md."
 
 
@@ -113,6 +134,12 @@ def validate_config(config: dict, where: str = "config") -> dict:
                 f"{where}: models.{name}.like names '{like}', which is not a model entry; "
                 f"use one of: {', '.join(sorted(models))}."
             )
+        if like is not None and "config" in spec:
+            raise AtlasError(
+                f"{where}: models.{name} has both like: and config:; a like: entry copies the "
+                f"shape of '{like}' and would ignore config:. Drop config:, or replace like: by "
+                "architecture: to build that shape."
+            )
         if like is not None and models[like]["source"] == "random-init":
             raise AtlasError(
                 f"{where}: models.{name}.like names '{like}', itself a random-init model; "
@@ -121,10 +148,19 @@ def validate_config(config: dict, where: str = "config") -> dict:
     for section, key, known in _references(config):
         for value in section.get(key, []):
             if value not in known:
+                label = "corpus.summary_models" if key == "summary_models" else key
                 raise AtlasError(
-                    f"{where}: '{value}' in {key} is not defined; "
+                    f"{where}: '{value}' in {label} is not defined; "
                     f"define it or use one of: {', '.join(sorted(known))}."
                 )
+    for kind in ("models", "datasets"):
+        _check_distinct_names(config[kind], kind, where)
+    for low, high, why in _ordered_keys(config):
+        if not low[1] < high[1]:
+            raise AtlasError(
+                f"{where}: {low[0]} ({low[1]}) must be below {high[0]} ({high[1]}): {why}; "
+                "fix one of them."
+            )
     if not config["atlas"]["models"]:
         raise AtlasError(f"{where}: atlas.models is empty; list at least one model entry.")
     for check in (_datasets_named, _facts, _classifier, _regions):
@@ -204,6 +240,7 @@ def _references(config: dict):
     """(section, key, known names) for every list in the config that names models or datasets."""
     models, datasets = set(config["models"]), set(config["datasets"])
     yield config["atlas"], "models", models
+    yield config["corpus"], "summary_models", models
     yield config["atlas"], "datasets", datasets
     for section in config.values():
         if (
@@ -212,6 +249,93 @@ def _references(config: dict):
             and isinstance(section.get("models"), list)
         ):
             yield section, "models", models
+
+
+def validate_plan(config: dict, where: str = "config") -> None:
+    """The checks that need the shape of each model the config runs (its layer count, its
+    position table), made while planning so no job meets them: layers the config names that a
+    model lacks, and prompts longer than a model's learned positions. Call after
+    validate_config."""
+    from resid_atlas.classifier.variants import parse_variant
+    from resid_atlas.models.catalog import n_layers, position_limit
+
+    models = config["models"]
+    dist = config["distributions"]
+    for model in config["atlas"]["models"]:
+        depth = n_layers(model, models)
+        has = f"model '{model}' has {depth} layers (0 .. {depth - 1})"
+        fitted = range(depth) if dist["layers"] == "all" else dist["layers"]
+        for key, chosen in (
+            ("distributions.layers", [] if dist["layers"] == "all" else dist["layers"]),
+            ("classifier.logreg.layers", config["classifier"]["logreg"]["layers"]),
+        ):
+            beyond = sorted({layer for layer in chosen if layer >= depth})
+            if beyond:
+                raise AtlasError(
+                    f"{where}: {key} lists {', '.join(map(str, beyond))}, but {has}; "
+                    f"list layers below {depth} (or `all`/[] for every layer)."
+                )
+        for key in ("variants", "control_variants"):
+            for variant in config["classifier"][key]:
+                parse_variant(variant, depth, where=f"{where}: classifier.{key} (model '{model}')")
+        figure = dist["figure_layer"]
+        if figure is not None and figure not in fitted:
+            raise AtlasError(
+                f"{where}: distributions.figure_layer is {figure}, but {has}"
+                + ("" if dist["layers"] == "all" else f" and distributions.layers is {fitted}")
+                + "; pick a fitted layer, or null for the middle one."
+            )
+    for key, users, length in _prompt_lengths(config):
+        for model in users:
+            limit = position_limit(model, models)
+            if limit is not None and limit < length:
+                raise AtlasError(
+                    f"{where}: model '{model}' has {limit} positions "
+                    f"(models.{model}.config n_positions), but {key} makes prompts of up to "
+                    f"{length} tokens; raise n_positions to at least {length} or lower {key}."
+                )
+
+
+def _prompt_lengths(config: dict):
+    """(key, models, longest prompt in tokens, BOS included) of every stage that runs models."""
+    ext, facts = config["extraction"], config["facts"]
+    yield "extraction.max_tokens", config["atlas"]["models"], ext["max_tokens"]
+    yield "facts.max_tokens", facts["models"], facts["max_tokens"]
+    for stage in ("regions", "plateaus"):
+        spec = config[stage]
+        length = spec["prompt_length"] + bool(spec["prepend_bos"])
+        yield f"{stage}.prompt_length", spec["models"], length
+
+
+def _ordered_keys(config: dict):
+    """Pairs of keys whose values must be strictly increasing, and why."""
+    dist = config["distributions"]
+    regen = config["corpus"]["regeneration"]
+    yield (
+        ("distributions.tail_from_sd", dist["tail_from_sd"]),
+        ("distributions.tail_to_sd", dist["tail_to_sd"]),
+        "they bound the tail-weight fit's range",
+    )
+    yield (
+        ("corpus.regeneration.min_words", regen["min_words"]),
+        ("corpus.regeneration.max_words", regen["max_words"]),
+        "they bound a sentence's length",
+    )
+
+
+def _check_distinct_names(entries: dict, kind: str, where: str) -> None:
+    """Names become rule names (where - and . become _) and folder names (which a case-insensitive
+    file system compares without case): two names equal after both would share them."""
+    seen: dict[str, str] = {}
+    for name in entries:
+        same = re.sub(r"[-.]", "_", name).lower()
+        if same in seen:
+            raise AtlasError(
+                f"{where}: {kind} '{seen[same]}' and '{name}' become the same name '{same}' "
+                "in rule and folder names (- and . become _, and case is not kept everywhere); "
+                "rename one of them."
+            )
+        seen[same] = name
 
 
 def load_config(path: str | Path) -> dict:

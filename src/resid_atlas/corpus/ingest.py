@@ -17,6 +17,7 @@ import polars as pl
 
 from resid_atlas.core.atomic import write_parquet
 from resid_atlas.core.errors import AtlasError
+from resid_atlas.core.tables import read_table
 from resid_atlas.corpus.download import dataset_files
 from resid_atlas.corpus.read import _open_text, read_dataset
 from resid_atlas.corpus.validate import (
@@ -144,7 +145,7 @@ def build_corpus(
 
 def ingest(name: str, spec: dict, validation: dict | None, violations: str, out: str) -> None:
     """Step `corpus ingest`: apply the validator's table, split, write corpus.parquet."""
-    table = pl.read_parquet(violations)
+    table = read_table(violations)
     if table.schema != pl.Schema(VIOLATIONS_SCHEMA):
         raise AtlasError(
             f"{violations}: not a violations table of this version; delete it and rerun."

@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 
 from resid_atlas.core.atomic import write_parquet
+from resid_atlas.core.tables import read_table
 from resid_atlas.corpus.validate import summarise
 from resid_atlas.stats import verdicts
 from resid_atlas.stats.findings import finding, write_findings
@@ -206,8 +207,8 @@ def summary(
 ) -> None:
     """Step `corpus summary`: per-pair counts, lengths and tokens, the figure, the findings."""
     summarise_corpus(
-        corpus=pl.read_parquet(corpus),
-        violations=pl.read_parquet(violations),
+        corpus=read_table(corpus),
+        violations=read_table(violations),
         dataset=dataset,
         models=models,
         summary_models=summary_models,

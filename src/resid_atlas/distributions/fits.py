@@ -139,8 +139,10 @@ def _empty_row(name: str) -> dict:
 
 
 def describe_sample(values, min_values: int) -> tuple[np.ndarray, dict, str | None]:
-    """A sample as float64, its size/mean/sd columns, and why it cannot be analysed (or None)."""
-    x = np.asarray(values, dtype=np.float64).ravel()
+    """A sample as float64, its size/mean/sd columns, and why it cannot be analysed (or None).
+    A sample is a set: its values are sorted here, so every statistic (sums, the seeded
+    subsample of scipy's start, the KDE) is the same whatever the order of the shard's rows."""
+    x = np.sort(np.asarray(values, dtype=np.float64).ravel())
     n = x.size
     mean = float(x.mean()) if n else math.nan
     sd = float(x.std()) if n else math.nan
@@ -264,10 +266,10 @@ def _rank(rows: list[dict], procedure: str = "binned") -> list[dict]:
 
 
 def layer_samples(shard: np.ndarray, index: pl.DataFrame) -> list[tuple[str, str, str, np.ndarray]]:
-    """(pair, subject, attribute, values) per pair in the index's order of first appearance,
-    then the pooled sample of every row."""
+    """(pair, subject, attribute, values) per pair in sorted order (not the rows' order), then
+    the pooled sample of every row."""
     out = []
-    pairs = index.select("pair", "subject", "attribute").unique(maintain_order=True)
+    pairs = index.select("pair", "subject", "attribute").unique().sort("pair")
     rows = index["row"].to_numpy() if "row" in index.columns else np.arange(index.height)
     for pair, subject, attribute in pairs.iter_rows():
         sel = rows[(index["pair"] == pair).to_numpy()]

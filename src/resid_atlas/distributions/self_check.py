@@ -12,6 +12,7 @@ from collections.abc import Callable
 import numpy as np
 import polars as pl
 
+from resid_atlas.core.tables import read_table
 from resid_atlas.distributions.families import FitResult, exact_loglik
 from resid_atlas.distributions.fits import fit_sample, layer_samples
 
@@ -129,7 +130,7 @@ def self_check(shards: list[str], index: str, model: str, settings: dict, out: s
         if m is None:
             raise AtlasError(f"--shards: {path} is not a layer_<L>.npy shard.")
         paths[int(m[1])] = path
-    rows = pl.read_parquet(index)
+    rows = read_table(index)
     start = time.perf_counter()
     table = check_samples(
         lambda layer: load_layer(paths[layer], index)[0], sorted(paths), rows, model, settings

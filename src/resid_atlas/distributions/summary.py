@@ -16,6 +16,7 @@ from resid_atlas.activations.shards import load_layer
 from resid_atlas.core.atomic import write_parquet
 from resid_atlas.core.errors import AtlasError
 from resid_atlas.core.plotting import save_figure
+from resid_atlas.core.tables import read_table
 from resid_atlas.distributions.families import pdf
 from resid_atlas.distributions.fits import POOLED, layer_samples
 from resid_atlas.distributions.self_check import agreement_text
@@ -489,8 +490,8 @@ def summary(
     example-fit figure reads `example_shard`, the shard of `example_layer`; the findings quote
     the agreement rate of the fitting procedures from `self_check` (self_check.parquet)."""
     fit_paths, mode_paths, out = fits, modes, Path(out_dir)
-    fits = pl.concat([pl.read_parquet(p) for p in fit_paths])
-    modes = pl.concat([pl.read_parquet(p) for p in mode_paths])
+    fits = pl.concat([read_table(p) for p in fit_paths])
+    modes = pl.concat([read_table(p) for p in mode_paths])
     out.mkdir(parents=True, exist_ok=True)
     shares = family_shares(fits, model)
     stats = mode_stats(modes)
@@ -534,7 +535,7 @@ def summary(
             model,
             {k: str(v) for k, v in figs.items()},
             settings["findings"],
-            pl.read_parquet(self_check) if self_check is not None else None,
+            read_table(self_check) if self_check is not None else None,
         ),
         out / "findings.parquet",
     )

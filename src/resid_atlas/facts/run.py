@@ -11,6 +11,7 @@ import numpy as np
 import polars as pl
 
 from resid_atlas.core.atomic import write_parquet
+from resid_atlas.core.tables import read_table
 from resid_atlas.facts import figures as figs
 from resid_atlas.facts.outputs import FIGURES
 from resid_atlas.facts.passes import activation_pass, loss_gradients, sample_corpus, tokenize
@@ -113,4 +114,4 @@ def measure(
     from resid_atlas.models.loading import load_for_step
 
     lm = load_for_step(model, models, settings, threads)
-    run_facts(lm, pl.read_parquet(corpus), settings, out_dir)
+    run_facts(lm, read_table(corpus), settings, out_dir)

@@ -13,6 +13,7 @@ import math
 import numpy as np
 import polars as pl
 
+from resid_atlas.core.tables import read_table
 from resid_atlas.stats import verdicts
 from resid_atlas.stats.findings import FINDINGS_SCHEMA, finding
 
@@ -372,6 +373,6 @@ def summary(findings: list[str], models: dict, out_findings: str, out_comparison
     its random-init twin."""
     from resid_atlas.core.atomic import write_parquet
 
-    stacked = stack([pl.read_parquet(path) for path in findings])
+    stacked = stack([read_table(path) for path in findings])
     write_parquet(stacked, out_findings)
     write_parquet(compare(stacked, models), out_comparison)

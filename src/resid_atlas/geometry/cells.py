@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from resid_atlas.core.errors import AtlasError
+from resid_atlas.core.errors import AtlasError, remake
 
 ROW_CHOICES = ("all", "train", "test")
 
@@ -58,16 +58,13 @@ def cell_grid(index: pl.DataFrame, rows: str, min_per_pair: int, where: str) -> 
     """
     missing = {"row", "subject", "attribute", "split"} - set(index.columns)
     if missing:
-        raise AtlasError(
-            f"{where}: index lacks column(s) {sorted(missing)}; re-run the extraction that writes "
-            "index.parquet (python -m resid_atlas extract)."
-        )
+        raise AtlasError(f"{where}: index lacks column(s) {sorted(missing)}; {remake(where)}.")
     if rows not in ROW_CHOICES:
         raise AtlasError(f"geometry.rows is {rows!r}; use one of {ROW_CHOICES}.")
     if not (index["row"].to_numpy() == np.arange(index.height)).all():
         raise AtlasError(
             f"{where}: column 'row' is not 0..n-1 in order; the index does not belong to these "
-            "shards: re-run the extraction."
+            f"shards: {remake(where)}."
         )
     picked = index if rows == "all" else index.filter(pl.col("split") == rows)
     if picked.height == 0:

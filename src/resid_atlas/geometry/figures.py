@@ -15,6 +15,7 @@ from PIL import Image
 
 from resid_atlas.core.atomic import atomic_path
 from resid_atlas.core.plotting import plt, save_figure
+from resid_atlas.core.tables import read_table
 from resid_atlas.geometry.published import reference_depth
 
 CMAP = "RdBu_r"  # red: the subject attracts more, blue: the attribute does
@@ -201,7 +202,7 @@ def modes_figure(table: pl.DataFrame, model: str, path: str | Path, alpha: float
 
 def heatmaps(scores: list[str], variant: str, settings: dict, grid: str, gif: str) -> None:
     """Step `geometry heatmaps`: the heatmap grid and GIF of one score variant across layers."""
-    table = pl.concat([pl.read_parquet(p) for p in scores])
+    table = pl.concat([read_table(p) for p in scores])
     model = table["model"][0]
     heatmap_grid(table, variant, model, grid)
     heatmap_gif(table, variant, model, gif, settings["gif_frame_ms"])

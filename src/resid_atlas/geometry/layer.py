@@ -178,17 +178,14 @@ def _check_finite(scores: pl.DataFrame, groups: pl.DataFrame, where: str) -> Non
 
 
 def load_layer(
-    shard: str | Path, index_path: str | Path, settings: dict
+    shard: str | Path, index_path: str | Path, settings: dict, meta: str | Path | None = None
 ) -> tuple[np.ndarray, CellGrid]:
-    """The selected rows of one shard and their cell grid, with shape checks."""
-    index = pl.read_parquet(index_path)
+    """The selected rows of one shard and their cell grid (the shard checked by
+    activations/shards.py)."""
+    from resid_atlas.activations.shards import load_layer as load_shard
+
+    x, index = load_shard(shard, index_path, meta)
     grid = cell_grid(index, settings["rows"], settings["min_per_pair"], str(index_path))
-    x = np.load(shard, mmap_mode="r")
-    if x.ndim != 2 or x.shape[0] != index.height:
-        raise AtlasError(
-            f"{shard}: shape {x.shape} does not match {index_path} ({index.height} rows); the "
-            "shard and the index come from different extractions: re-run the extraction."
-        )
     return np.asarray(x[grid.rows], dtype=np.float64), grid
 
 

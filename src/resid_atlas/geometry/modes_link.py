@@ -23,6 +23,7 @@ import polars as pl
 from scipy import stats
 
 from resid_atlas.core.errors import AtlasError
+from resid_atlas.core.tables import read_table
 from resid_atlas.geometry.published import STUDY
 from resid_atlas.geometry.summary import headline_variant
 from resid_atlas.stats import verdicts
@@ -72,7 +73,7 @@ CORRELATION_SCHEMA = {
 def read_modes(paths: list[str]) -> pl.DataFrame:
     frames = []
     for path in paths:
-        df = pl.read_parquet(path)
+        df = read_table(path)
         missing = [c for c in MODE_COLUMNS if c not in df.columns]
         if missing:
             raise AtlasError(
@@ -214,7 +215,7 @@ def modes(
     from resid_atlas.geometry.figures import modes_figure
     from resid_atlas.stats.findings import write_findings
 
-    score_table = pl.concat([pl.read_parquet(p) for p in scores])
+    score_table = pl.concat([read_table(p) for p in scores])
     table = correlate(score_table, read_modes(modes), settings)
     write_parquet(table, out)
     model = score_table["model"][0]

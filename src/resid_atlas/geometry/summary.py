@@ -16,6 +16,7 @@ import polars as pl
 from scipy import stats
 
 from resid_atlas.core.errors import AtlasError
+from resid_atlas.core.tables import read_table
 from resid_atlas.geometry.published import (
     GPT2_SMALL_PCA_MEAN_ABS,
     STUDY,
@@ -363,8 +364,8 @@ def summary(
     from resid_atlas.geometry import figures as draw
     from resid_atlas.stats.findings import write_findings
 
-    score_frames = [pl.read_parquet(p) for p in scores]
-    grouping_frames = [pl.read_parquet(p) for p in grouping]
+    score_frames = [read_table(p) for p in scores]
+    grouping_frames = [read_table(p) for p in grouping]
     table, pull_table = summarise(score_frames, grouping_frames, n_layers=len(scores))
     trend_table = trend(table)
     model = table["model"][0]

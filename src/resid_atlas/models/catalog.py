@@ -1,9 +1,13 @@
 """What the pipeline knows about a model entry before loading it: where its weights are and how
-many blocks it has. No torch import here: the Snakefile uses this module to plan per-layer jobs."""
+many blocks it has. No torch import at module level: the Snakefile uses this module to plan
+per-layer jobs (a random-init entry's transformers config, which imports it, only when asked)."""
 
 from __future__ import annotations
 
+import copy
+import difflib
 import importlib.util
+import json
 from functools import cache
 from pathlib import Path
 
@@ -118,10 +122,7 @@ def n_layers(name: str, models: dict) -> int:
     if source == "random-init":
         if "like" in spec:
             return n_layers(spec["like"], models)
-        config = spec.get("config", {})
-        for key in ("n_layer", "num_hidden_layers"):
-            if key in config:
-                return int(config[key])
+        # The object the model is built from, so the plan and the shards cannot disagree.
         return int(random_init_config(name, spec).num_hidden_layers)
     if source == "local":
         config = local_config(name, spec)
@@ -163,16 +164,127 @@ def resolve_sites(
     return out[0], out[1]
 
 
-def random_init_config(name: str, spec: dict):
-    """The transformers config a random-init entry (without `like:`) is built from: the same
-    object the loader builds the model from, so the planner and the model agree on its depth."""
-    from transformers import AutoConfig
+ARCHITECTURES = ("gpt2", "gpt_neox", "llama")
+# Keys that must be at least 1 for a model to exist (read through the config's attribute map).
+POSITIVE_KEYS = ("num_hidden_layers", "hidden_size", "num_attention_heads", "vocab_size")
 
+
+def random_init_config(name: str, spec: dict):
+    """The transformers config of a random-init entry with an explicit `architecture`, checked:
+    the planner reads its layer count and models/loading.py builds the model from a copy."""
+    return copy.deepcopy(_checked_config(name, json.dumps(spec, sort_keys=True)))
+
+
+@cache
+def _checked_config(name: str, spec_json: str):
+    from transformers import AutoConfig
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    from resid_atlas.models.tokenizer import byte_tokenizer
+
+    spec = json.loads(spec_json)
+    architecture, given = spec["architecture"], spec.get("config", {})
+    where = f"model '{name}': models.{name}.config"
+    cls = CONFIG_MAPPING[architecture]
+    default = cls()
+    both = [(k, a) for k, a in cls.attribute_map.items() if k in given and a in given]
+    if both:
+        raise AtlasError(
+            f"{where}: '{both[0][0]}' and '{both[0][1]}' name the same {architecture} setting; "
+            "keep one."
+        )
+    for key, value in given.items():
+        _check_value(where, architecture, key, value, default)
     try:
-        return AutoConfig.for_model(spec["architecture"], **spec.get("config", {}))
+        config = AutoConfig.for_model(architecture, **given)
     except Exception as exc:  # transformers validates the values (types vary by version)
         reason = " ".join(str(exc).split())
         raise AtlasError(
-            f"model '{name}': models.{name}.config is not a valid {spec['architecture']} config "
+            f"{where} is not a valid {architecture} config "
             f"({type(exc).__name__}: {reason[:300]}); fix that value."
         ) from None
+    # transformers keeps a key it does not know as a plain attribute and builds its default
+    # (a Llama given n_layer: 2 has 32 layers): refuse those keys.
+    known = set(default.to_dict()) | set(cls.attribute_map)
+    unknown = [k for k in given if k in config.to_dict() and k not in known]
+    if unknown:
+        raise AtlasError(_unknown_keys(where, architecture, unknown, sorted(known)))
+    for key in POSITIVE_KEYS:
+        if int(getattr(config, key)) < 1:
+            raise AtlasError(
+                f"{where}.{_given_name(cls, given, key)} is {getattr(config, key)}; a model "
+                "needs at least 1: set a positive value."
+            )
+    tokens = len(byte_tokenizer())
+    if config.vocab_size < tokens:
+        raise AtlasError(
+            f"{where}.{_given_name(cls, given, 'vocab_size')} is {config.vocab_size}, smaller than "
+            f"its tokenizer's {tokens} tokens (the byte tokenizer of explicit architectures): "
+            f"token ids past it would index outside the embedding; set it to at least {tokens}."
+        )
+    return config
+
+
+def _given_name(cls, given: dict, key: str) -> str:
+    """The name the entry used for `key` (gpt2 says n_layer for num_hidden_layers)."""
+    alias = cls.attribute_map.get(key)
+    return alias if alias and alias in given else key
+
+
+def _check_value(where: str, architecture: str, key: str, value, default) -> None:
+    """A value of the type of the architecture's default ("3" where an int belongs is refused
+    here, before transformers coerces or rejects it deep inside a job)."""
+    expected = getattr(default, key, None)  # None: unknown or legacy, judged once built
+    if isinstance(expected, bool):
+        ok, kind = isinstance(value, bool), "true or false"
+    elif isinstance(expected, int):
+        ok, kind = isinstance(value, int) and not isinstance(value, bool), "an integer"
+    elif isinstance(expected, float):
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        kind = "a number"
+    elif isinstance(expected, str):
+        ok, kind = isinstance(value, str), "a string"
+    else:
+        return
+    if not ok:
+        fix = f"write {value.strip()} without quotes" if isinstance(value, str) else "fix it"
+        if isinstance(value, float) and value.is_integer() and kind == "an integer":
+            fix = f"write {int(value)}, without the decimal point"
+        raise AtlasError(
+            f"{where}.{key} must be {kind} ({architecture}'s default is {expected!r}), got "
+            f"{value!r}; {fix}."
+        )
+
+
+def _unknown_keys(where: str, architecture: str, unknown: list[str], known: list[str]) -> str:
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    # Other architectures' names for the same setting (gpt2's n_layer is num_hidden_layers).
+    aliases = {
+        alias: canonical
+        for arch in ARCHITECTURES
+        for canonical, alias in CONFIG_MAPPING[arch].attribute_map.items()
+    }
+    hints = []
+    for key in unknown:
+        close = [aliases[key]] if aliases.get(key) in known else []
+        close = close or difflib.get_close_matches(key, known, n=1)
+        hints.append(f"'{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+    return (
+        f"{where}: {', '.join(hints)} is not a key of the {architecture} config; transformers "
+        "would ignore it and build its default instead. Use the architecture's own key names "
+        "(see transformers' configuration of that architecture)."
+    )
+
+
+def position_limit(name: str, models: dict) -> int | None:
+    """Tokens a model can take when its positions are learned embeddings (gpt2): longer inputs
+    index past the table. None when known only after download, or rotary (no hard limit)."""
+    spec = entry(name, models)
+    if spec["source"] != "random-init":
+        return None
+    if "like" in spec:
+        return position_limit(spec["like"], models)
+    if spec["architecture"] != "gpt2":
+        return None
+    return int(random_init_config(name, spec).max_position_embeddings)

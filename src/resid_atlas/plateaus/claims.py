@@ -13,6 +13,7 @@ import numpy as np
 import polars as pl
 
 from resid_atlas.core.errors import AtlasError
+from resid_atlas.core.tables import read_table
 from resid_atlas.plateaus.crossings import UNITS, censored_sizes
 from resid_atlas.stats import verdicts
 from resid_atlas.stats.bootstrap import median_sum_ci
@@ -224,10 +225,10 @@ def findings(
             "of each per model, in the same order."
         )
     for path, tri in zip(map(Path, thresholds), triangles, strict=True):
-        frame = pl.read_parquet(path)
+        frame = read_table(path)
         model = path.parent.name
         frames[model] = frame
-        triangle_frames[model] = pl.read_parquet(tri)
+        triangle_frames[model] = read_table(tri)
         figs[model] = {
             name: str(path.parent / "figures" / f"{name if name != 'curves' else 'kl_curves'}.png")
             for name in ("curves", "thresholds", "triangle")

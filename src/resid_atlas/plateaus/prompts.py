@@ -10,6 +10,7 @@ import numpy as np
 import polars as pl
 
 from resid_atlas.core.errors import AtlasError
+from resid_atlas.core.tables import read_table
 from resid_atlas.models.prompts import stream_windows, text_file_lines
 
 PROMPTS_SCHEMA = {
@@ -28,7 +29,7 @@ def source_texts(source: str | Path, kind: str) -> list[str]:
     path = Path(source)
     if not path.is_file():
         raise AtlasError(f"{path}: corpus not found; run the ingest step for this dataset first.")
-    texts = pl.read_parquet(path, columns=["text"])["text"].to_list()
+    texts = read_table(path, columns=["text"])["text"].to_list()
     if not texts:
         raise AtlasError(f"{path}: the corpus has no sentences; check plateaus.dataset.")
     return texts

@@ -8,6 +8,7 @@ from pathlib import Path
 import polars as pl
 
 from resid_atlas.core.atomic import write_parquet
+from resid_atlas.core.tables import read_table
 from resid_atlas.plateaus import figures
 from resid_atlas.plateaus.crossings import TRIANGLE_IDS, summary_table, thresholds
 
@@ -16,8 +17,8 @@ def summary(model: str, curves: list[str], triangle: str, settings: dict, out_di
     """Step `plateaus summary`: threshold crossings, the summary table and the figures of one
     model into `out_dir` (names: plateaus/outputs.py)."""
     s = settings
-    frames = pl.concat([pl.read_parquet(p) for p in curves])
-    crossings_of = pl.read_parquet(triangle)
+    frames = pl.concat([read_table(p) for p in curves])
+    crossings_of = read_table(triangle)
     out = Path(out_dir)
     table = thresholds(frames, s["threshold"], s["plateau_kl"])
     tri = thresholds(crossings_of, s["threshold"], s["plateau_kl"], "triangle", TRIANGLE_IDS)

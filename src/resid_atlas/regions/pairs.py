@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections import Counter
 
 import numpy as np
 import polars as pl
@@ -129,6 +130,38 @@ def relation(subject_a, attribute_a, subject_b, attribute_b) -> str:
     return "neither"
 
 
+def distinct_pairs(subjects: np.ndarray, attributes: np.ndarray) -> dict[str, int]:
+    """Unordered pairs of distinct sentences per relation, counted from the group sizes."""
+
+    def pairs_within(*keys) -> int:
+        sizes = Counter(zip(*keys, strict=True)).values()
+        return sum(k * (k - 1) // 2 for k in sizes)
+
+    n = len(subjects)
+    both = pairs_within(subjects, attributes)
+    same_s, same_a = pairs_within(subjects), pairs_within(attributes)
+    return {
+        "same-both": both,
+        "same-subject": same_s - both,
+        "same-attribute": same_a - both,
+        "neither": n * (n - 1) // 2 - same_s - same_a + both,
+    }
+
+
+def _enumerated(rel, want, subjects, attributes, rng) -> list[tuple[str, int, int]]:
+    """`want` distinct pairs of relation `rel`, drawn from the full list (few enough here:
+    at most twice n_pairs)."""
+    same_s = rel in ("same-both", "same-subject")
+    same_a = rel in ("same-both", "same-attribute")
+    found = []
+    for a in range(len(subjects) - 1):  # row by row: memory stays O(n)
+        b = np.arange(a + 1, len(subjects))
+        ok = ((subjects[b] == subjects[a]) == same_s) & ((attributes[b] == attributes[a]) == same_a)
+        found += [(a, int(j)) for j in b[ok]]
+    chosen = np.sort(rng.choice(len(found), size=want, replace=False))
+    return [(rel, *found[i]) for i in chosen]
+
+
 def meaning_pairs(
     corpus: pl.DataFrame, tokenizer, length: int, n_pairs: int, prepend_bos: bool, seed: int
 ):
@@ -140,10 +173,24 @@ def meaning_pairs(
     n = len(meta)
     rows = []
     per = [n_pairs // len(RELATIONS) + (i < n_pairs % len(RELATIONS)) for i in range(4)]
+    available = distinct_pairs(subjects, attributes)
     for rel, want in zip(RELATIONS, per, strict=True):
+        if want > available[rel]:
+            # A pair drawn twice would count twice in the bootstrap intervals: cap instead.
+            log.warning(
+                "meaning pairing: %d '%s' pairs asked (regions.n_pairs), the corpus has %d "
+                "distinct ones; using those",
+                want,
+                rel,
+                available[rel],
+            )
+            want = available[rel]
+        if want > available[rel] // 2:  # near-exhaustive: rejection would stall, enumerate
+            rows += _enumerated(rel, want, subjects, attributes, rng)
+            continue
         same_s = rel in ("same-both", "same-subject")
         same_a = rel in ("same-both", "same-attribute")
-        got, tries = 0, 0
+        got, tries, seen = 0, 0, set()
         while got < want and tries < 20 * want + 100:
             tries += 1
             a = int(rng.integers(n))
@@ -153,7 +200,11 @@ def meaning_pairs(
             candidates = np.flatnonzero(ok)
             if candidates.size == 0:
                 continue
-            rows.append((rel, a, int(rng.choice(candidates))))
+            b = int(rng.choice(candidates))
+            if (min(a, b), max(a, b)) in seen:  # without replacement
+                continue
+            seen.add((min(a, b), max(a, b)))
+            rows.append((rel, a, b))
             got += 1
         if got < want:
             log.warning("meaning pairing: only %d of %d '%s' pairs exist", got, want, rel)

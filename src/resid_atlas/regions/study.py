@@ -13,6 +13,7 @@ import torch
 
 from resid_atlas.core.atomic import write_json, write_parquet
 from resid_atlas.core.errors import AtlasError
+from resid_atlas.core.tables import read_table
 from resid_atlas.models.catalog import resolve_sites
 from resid_atlas.models.loading import LoadedModel
 from resid_atlas.models.residual import ResidualStream, hook_name
@@ -201,4 +202,4 @@ def curves(
     from resid_atlas.models.loading import load_for_step
 
     lm = load_for_step(model, models, settings, threads)
-    run_regions(pl.read_parquet(corpus), lm, settings, out_dir)
+    run_regions(read_table(corpus), lm, settings, out_dir)

@@ -13,6 +13,7 @@ import polars as pl
 from scipy import stats
 
 from resid_atlas.core.errors import AtlasError
+from resid_atlas.core.tables import read_table
 from resid_atlas.stats import verdicts
 from resid_atlas.stats.bootstrap import median_ci, median_sum_ci
 from resid_atlas.stats.findings import finding
@@ -72,7 +73,7 @@ def load_runs(
                 raise AtlasError(f"{path} is missing; run the regions stage for that model.")
         meta = json.loads(meta_path.read_text())
         by_model[meta["model"]] = meta
-        pairs.append(pl.read_parquet(table))
+        pairs.append(read_table(table))
     return pl.concat(pairs), by_model
 
 

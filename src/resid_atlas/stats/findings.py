@@ -11,6 +11,7 @@ from pathlib import Path
 import polars as pl
 
 from resid_atlas.core.atomic import write_parquet
+from resid_atlas.core.tables import read_table
 from resid_atlas.stats.verdicts import VERDICTS, Evidence
 
 __all__ = ["FINDINGS_SCHEMA", "VERDICTS", "finding", "findings_frame", "write_findings"]
@@ -78,6 +79,6 @@ def write_findings(rows: list[dict], path: str | Path) -> None:
 def stack_findings(findings: list[str], out: str) -> None:
     """Step `<stage> findings`: one stage's per-dataset/per-model findings tables stacked into
     results/<stage>/findings.parquet, the file the report's findings view reads."""
-    frames = [pl.read_parquet(path) for path in findings]
+    frames = [read_table(path) for path in findings]
     stacked = pl.concat(frames) if frames else pl.DataFrame(schema=FINDINGS_SCHEMA)
     write_parquet(stacked.cast(FINDINGS_SCHEMA), out)
