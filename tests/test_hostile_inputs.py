@@ -516,19 +516,35 @@ def test_fits_and_modes_do_not_depend_on_row_order(tmp_path):
 
 # --- the documented report command -------------------------------------------------------------
 def registered_files(run: Path) -> dict[str, list[Path]]:
-    """Per path pattern given to report() in workflow/rules/*.smk, the files of `run` it names
-    (read from the rule files' text, independently of Snakemake's report machinery)."""
-    found = {}
-    for smk in sorted((ROOT / "workflow" / "rules").glob("*.smk")):
-        for pattern in re.findall(r'report\(\s*f?"([^"]+)"', smk.read_text()):
-            parts = re.split(r"\{\{?\w+\}?\}", pattern)
-            regex = "[^/]+".join(map(re.escape, parts))
-            found[pattern] = sorted(
-                p
-                for p in (run / "results").rglob("*")
-                if p.is_file() and re.fullmatch(regex, p.relative_to(run).as_posix())
-            )
-    return found
+    """Per output pattern flagged with report() in the workflow (as Snakemake parses it for the
+    tiny config), the files of `run` it matches."""
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings.types import (
+        ConfigSettings,
+        OutputSettings,
+        ResourceSettings,
+        StorageSettings,
+    )
+
+    with SnakemakeApi(OutputSettings(quiet=set())) as api:
+        workflow = api.workflow(
+            snakefile=ROOT / "Snakefile",
+            workdir=run,
+            config_settings=ConfigSettings(configfiles=[Path("config/tiny.yaml")]),
+            resource_settings=ResourceSettings(),
+            storage_settings=StorageSettings(),
+        )._workflow  # the parsed rules; no public accessor for an output's flags
+        patterns = {
+            f.regex().pattern
+            for rule in workflow.rules
+            for f in rule.output
+            if f.flags.get("report")
+        }
+    files = [p for p in (run / "results").rglob("*") if p.is_file()]
+    return {
+        pattern: sorted(p for p in files if re.fullmatch(pattern, p.relative_to(run).as_posix()))
+        for pattern in patterns
+    }
 
 
 def test_snakemake_report_of_the_tiny_run(tiny_run):
