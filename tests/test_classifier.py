@@ -291,8 +291,9 @@ def write_acts(path, rng, drop_test_for=None, drop_train_for=None, nan=False):
 
 
 def acts_of(folder):
-    """The index and the shards of a folder written by write_acts, in layer order."""
-    return folder / "index.parquet", [folder / f"layer_{i}.npy" for i in range(2)]
+    """The index, the shards (in layer order) and the meta.json of a folder from write_acts."""
+    shards = [folder / f"layer_{i}.npy" for i in range(2)]
+    return folder / "index.parquet", shards, folder / "meta.json"
 
 
 def test_run_with_a_pair_without_test_sentences(tmp_path):

@@ -587,6 +587,7 @@ def test_summary_findings_on_planted_layers(tmp_path):
         acts / "layer_1.npy",
         1,
         acts / "index.parquet",
+        acts / "meta.json",
         out,
         str(check_path),
     )
@@ -631,6 +632,7 @@ def test_summary_findings_on_planted_layers(tmp_path):
             acts / "layer_1.npy",
             1,
             acts / "index.parquet",
+            acts / "meta.json",
             out,
         )
 

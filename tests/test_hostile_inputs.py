@@ -22,58 +22,13 @@ from hardening import (
     tiny_corpus,
     write_meta,
 )
-from test_bad_inputs import tiny_lines
+from test_bad_inputs import per_layer, tiny_lines, validate
 
 from conftest import ROOT, snakemake
 from resid_atlas.core.errors import AtlasError
 from resid_atlas.corpus.read import read_sentence_csv
 
 pytestmark = pytest.mark.workflow
-
-
-# The commands as the rules run them (python -m resid_atlas <stage> <step>).
-def validate(workdir: Path, path: Path):
-    spec = {"source": "csv", "path": str(path), "min_per_pair": 4, "on_violation": "stop"}
-    return cli(
-        "corpus",
-        "validate",
-        "--name",
-        "tiny",
-        "--spec",
-        json.dumps(spec),
-        "--validation",
-        "{}",
-        "--out",
-        "results/tiny/violations.parquet",
-        cwd=workdir,
-    )
-
-
-def per_layer(workdir: Path, command: str, acts: Path, layer: int = 1):
-    out = workdir / "results/tiny/m"
-    shard, index = str(acts / f"layer_{layer}.npy"), str(acts / "index.parquet")
-    if command in ("fits", "modes"):
-        return cli(
-            *("distributions", command, "--shard", shard, "--index", index, "--model", "m"),
-            *("--layer", str(layer), "--settings", settings(command)),
-            *("--out", str(out / command / f"layer_{layer}.parquet")),
-            cwd=workdir,
-        )
-    if command == "geometry-layer":
-        return cli(
-            *("geometry", "layer", "--shard", shard, "--index", index, "--dataset", "tiny"),
-            *("--model", "m", "--layer", str(layer), "--settings", settings("geometry")),
-            *("--scores", str(out / f"geometry/scores/layer_{layer}.parquet")),
-            *("--grouping", str(out / f"geometry/grouping/layer_{layer}.parquet")),
-            cwd=workdir,
-        )
-    shards = sorted(map(str, acts.glob("layer_*.npy")))
-    return cli(
-        *("classifier", "classify", "--index", index, "--shards", *shards, "--model", "m"),
-        *("--settings", settings("classifier"), "--variants", '["all", "tails"]'),
-        *("--no-logreg", "--out-dir", str(out / "classifier")),
-        cwd=workdir,
-    )
 
 
 # --- the sentence CSV: records as the csv module reads them -----------------------------------
@@ -409,15 +364,15 @@ def test_garbage_parquet_table_is_refused(workdir):
     tables = []
     for layer in range(3):
         assert per_layer(workdir, "fits", acts, layer=layer).returncode == 0
-        tables.append(workdir / f"results/tiny/m/fits/layer_{layer}.parquet")
+        tables.append(workdir / f"results/distributions/tiny/m/fits/layer_{layer}.parquet")
     tables[1].write_bytes(b"not parquet at all")
     modes = tables  # any readable list: the fits are read first
     proc = cli(
         *("distributions", "summary", "--fits", *map(str, tables), "--modes", *map(str, modes)),
         *("--model", "m", "--settings", json.dumps({"figure_layer": None, "figure_pair": None})),
         *("--example-shard", str(acts / "layer_1.npy"), "--example-layer", "1"),
-        *("--index", str(acts / "index.parquet")),
-        *("--out-dir", str(workdir / "results/tiny/m/distributions")),
+        *("--index", str(acts / "index.parquet"), "--meta", str(acts / "meta.json")),
+        *("--out-dir", str(workdir / "results/distributions/tiny/m")),
         cwd=workdir,
     )
     assert_refused(

@@ -9,6 +9,7 @@
 rule classifier_classify:
     input:
         index=index_of,
+        meta=meta_of,
         shards=shards(PROTOCOL),
     output:
         tables=classifier_out.tables(config, "main"),
@@ -61,7 +62,7 @@ rule classifier_classify:
         variants=as_json(config["classifier"]["variants"]),
         out_dir=lambda wc, output: str(Path(output.meta).parent),
     shell:
-        "python -m resid_atlas classifier classify --index {input.index:q} --shards {input.shards:q}"
+        "python -m resid_atlas classifier classify --index {input.index:q} --meta {input.meta:q} --shards {input.shards:q}"
         " --model {wildcards.model:q} --settings {params.settings:q}"
         " --variants {params.variants:q} --threads {threads}"
         " --out-dir {params.out_dir:q} 2> {log:q}"
@@ -70,6 +71,7 @@ rule classifier_classify:
 rule classifier_control:
     input:
         index=lambda wc: index_of(wc, "last"),
+        meta=lambda wc: meta_of(wc, "last"),
         shards=shards("last"),
     output:
         tables=classifier_out.tables(config, "control"),
@@ -97,7 +99,7 @@ rule classifier_control:
         variants=as_json(config["classifier"]["control_variants"]),
         out_dir=lambda wc, output: str(Path(output.meta).parent),
     shell:
-        "python -m resid_atlas classifier classify --index {input.index:q} --shards {input.shards:q}"
+        "python -m resid_atlas classifier classify --index {input.index:q} --meta {input.meta:q} --shards {input.shards:q}"
         " --model {wildcards.model:q} --settings {params.settings:q}"
         " --variants {params.variants:q} --no-logreg --threads {threads}"
         " --out-dir {params.out_dir:q} 2> {log:q}"

@@ -168,6 +168,10 @@ def index_of(wildcards, protocol=PROTOCOL):
     return activations_out.index(wildcards.dataset, wildcards.model, protocol)
 
 
+def meta_of(wildcards, protocol=PROTOCOL):
+    return activations_out.meta(wildcards.dataset, wildcards.model, protocol)
+
+
 def shards(protocol):
     """Input function: every layer's shard of one (dataset, model), in layer order."""
 

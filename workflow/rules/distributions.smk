@@ -7,6 +7,7 @@ rule distributions_fits:
     input:
         shard=shard,
         index=index_of,
+        meta=meta_of,
     output:
         distributions_out.FITS,
     log:
@@ -21,7 +22,7 @@ rule distributions_fits:
         settings=settings("distributions", distributions_out.FITS_SETTINGS),
     shell:
         "env OMP_NUM_THREADS=1 python -m resid_atlas distributions fits --shard {input.shard:q}"
-        " --index {input.index:q} --model {wildcards.model:q} --layer {wildcards.layer:q}"
+        " --index {input.index:q} --meta {input.meta:q} --model {wildcards.model:q} --layer {wildcards.layer:q}"
         " --settings {params.settings:q} --out {output:q} 2> {log:q}"
 
 
@@ -29,6 +30,7 @@ rule distributions_modes:
     input:
         shard=shard,
         index=index_of,
+        meta=meta_of,
     output:
         distributions_out.MODES,
     log:
@@ -43,7 +45,7 @@ rule distributions_modes:
         settings=settings("distributions", distributions_out.MODES_SETTINGS),
     shell:
         "env OMP_NUM_THREADS=1 python -m resid_atlas distributions modes --shard {input.shard:q}"
-        " --index {input.index:q} --model {wildcards.model:q} --layer {wildcards.layer:q}"
+        " --index {input.index:q} --meta {input.meta:q} --model {wildcards.model:q} --layer {wildcards.layer:q}"
         " --settings {params.settings:q} --out {output:q} 2> {log:q}"
 
 
@@ -51,6 +53,7 @@ rule distributions_self_check:
     input:
         shards=lambda wc: [shard(wc, l) for l in distribution_layers(wc.model)],
         index=index_of,
+        meta=meta_of,
     output:
         distributions_out.SELF_CHECK,
     log:
@@ -65,7 +68,7 @@ rule distributions_self_check:
         settings=as_json(config["distributions"]),
     shell:
         "env OMP_NUM_THREADS=1 python -m resid_atlas distributions self_check"
-        " --shards {input.shards:q} --index {input.index:q} --model {wildcards.model:q}"
+        " --shards {input.shards:q} --index {input.index:q} --meta {input.meta:q} --model {wildcards.model:q}"
         " --settings {params.settings:q} --out {output:q} 2> {log:q}"
 
 
@@ -75,6 +78,7 @@ rule distributions_summary:
         modes=distribution_tables(distributions_out.MODES),
         example=lambda wc: shard(wc, example_layer(wc)),
         index=index_of,
+        meta=meta_of,
         self_check=distributions_out.SELF_CHECK,
     output:
         tables=[distributions_out.table(n) for n in distributions_out.TABLES],
@@ -104,7 +108,7 @@ rule distributions_summary:
         "python -m resid_atlas distributions summary --fits {input.fits:q} --modes {input.modes:q}"
         " --model {wildcards.model:q} --settings {params.settings:q}"
         " --example-shard {input.example:q} --example-layer {params.example_layer:q}"
-        " --index {input.index:q} --out-dir {params.out_dir:q}"
+        " --index {input.index:q} --meta {input.meta:q} --out-dir {params.out_dir:q}"
         " --self-check {input.self_check:q} 2> {log:q}"
 
 

@@ -8,6 +8,7 @@ rule geometry_layer:
     input:
         shard=shard,
         index=index_of,
+        meta=meta_of,
     output:
         scores=geometry_out.SCORES,
         grouping=geometry_out.GROUPING,
@@ -22,7 +23,7 @@ rule geometry_layer:
     params:
         settings=settings("geometry", geometry_out.LAYER_SETTINGS),
     shell:
-        "python -m resid_atlas geometry layer --shard {input.shard:q} --index {input.index:q}"
+        "python -m resid_atlas geometry layer --shard {input.shard:q} --index {input.index:q} --meta {input.meta:q}"
         " --dataset {wildcards.dataset:q} --model {wildcards.model:q}"
         " --layer {wildcards.layer:q} --settings {params.settings:q} --threads {threads}"
         " --scores {output.scores:q} --grouping {output.grouping:q} 2> {log:q}"

@@ -41,13 +41,12 @@ def load_index(index: str | Path) -> pl.DataFrame:
 
 
 def load_layer(
-    shard: str | Path, index: str | Path, meta: str | Path | None = None
+    shard: str | Path, index: str | Path, meta: str | Path
 ) -> tuple[np.ndarray, pl.DataFrame]:
     """One shard (memory-mapped, float32 as stored) and its index table, checked: one row per
     index row, d_model columns, a layer the extraction has, every value finite. `meta` is the
-    extraction's meta.json (default: the one beside the shard, which the same job writes)."""
+    extraction's meta.json, named on the command line like the shard and the index."""
     shard = Path(shard)
-    meta = shard.parent / "meta.json" if meta is None else meta
     info = read_meta(meta)
     table = load_index(index)
     if not shard.is_file():

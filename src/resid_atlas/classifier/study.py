@@ -59,7 +59,7 @@ SWEEP_SCHEMA = {
 
 
 def load_activations(
-    index_path: str | Path, shard_paths: list[str]
+    index_path: str | Path, shard_paths: list[str], meta: str | Path
 ) -> tuple[pl.DataFrame, list[np.ndarray]]:
     """The index and the shards named on the command line, shard k being layer k: never a
     folder listing, so a shard left over from a deeper model is never read."""
@@ -87,13 +87,14 @@ def load_activations(
                 f"{path}: expected layer_{layer}.npy in position {layer} (one shard per layer, "
                 "in layer order)."
             )
-        shards.append(load_layer(path, index_path)[0])  # checked by activations/shards.py
+        shards.append(load_layer(path, index_path, meta)[0])  # checked by activations/shards.py
     return index.sort("row"), shards
 
 
 def run_classifier(
     index_path: str | Path,
     shard_paths: list[str],
+    meta: str | Path,
     model: str,
     settings: dict,
     out_dir: str | Path,
@@ -103,7 +104,7 @@ def run_classifier(
 ) -> dict:
     out_dir = Path(out_dir)
     started = time.perf_counter()
-    index, shards = load_activations(index_path, shard_paths)
+    index, shards = load_activations(index_path, shard_paths, meta)
     n_layers = len(shards)
     variants = [parse_variant(v, n_layers) for v in variant_names]
     pairs = sorted(index["pair"].unique().to_list())
@@ -285,6 +286,7 @@ def sweep_frame(scores, test: pl.DataFrame, pairs: list[str], layers: list[int],
 def classify(
     index: str,
     shards: list[str],
+    meta: str,
     model: str,
     settings: dict,
     variants: list[str],
@@ -298,5 +300,13 @@ def classify(
 
     set_threads(threads)
     run_classifier(
-        index, shards, model, settings, out_dir, variants, threads=threads, with_logreg=logreg
+        index,
+        shards,
+        meta,
+        model,
+        settings,
+        out_dir,
+        variants,
+        threads=threads,
+        with_logreg=logreg,
     )

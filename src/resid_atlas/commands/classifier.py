@@ -14,6 +14,7 @@ def register(sub) -> None:
                  "density classifier variants (+ logistic regression) on one model")  # fmt: skip
     p.add_argument("--index", required=True, help="index.parquet of the shards")
     p.add_argument("--shards", nargs="+", required=True, help="layer_0.npy ... in layer order")
+    p.add_argument("--meta", required=True, help="meta.json of the shards")
     p.add_argument("--model", required=True)
     p.add_argument("--settings", required=True, type=json_arg, help="the classifier section")
     p.add_argument("--variants", required=True, type=json_arg, help="variant names (JSON list)")

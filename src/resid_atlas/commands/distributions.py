@@ -15,6 +15,7 @@ def register(sub) -> None:
         p = add_step(steps, name, f"resid_atlas.distributions.{name}:{name}", helptext)
         p.add_argument("--shard", required=True, help="layer_<L>.npy")
         p.add_argument("--index", required=True, help="index.parquet of the shard's folder")
+        p.add_argument("--meta", required=True, help="meta.json of the shard's folder")
         p.add_argument("--model", required=True)
         p.add_argument("--layer", required=True, type=int)
         p.add_argument("--settings", required=True, type=json_arg, help="settings (JSON)")
@@ -29,6 +30,7 @@ def register(sub) -> None:
     p.add_argument("--example-shard", required=True, help="shard of the example-fit figure")
     p.add_argument("--example-layer", required=True, type=int, help="its layer")
     p.add_argument("--index", required=True, help="index.parquet of the shards")
+    p.add_argument("--meta", required=True, help="meta.json of the shards")
     p.add_argument("--out-dir", required=True)
     p.add_argument("--self-check", help="self_check.parquet, quoted in the findings")
 
@@ -36,6 +38,7 @@ def register(sub) -> None:
                  "both fitting procedures on a seeded handful of pair samples")  # fmt: skip
     p.add_argument("--shards", nargs="+", required=True, help="layer_<L>.npy of the fitted layers")
     p.add_argument("--index", required=True, help="index.parquet of the shards")
+    p.add_argument("--meta", required=True, help="meta.json of the shards")
     p.add_argument("--model", required=True)
     p.add_argument("--settings", required=True, type=json_arg, help="distributions (JSON)")
     p.add_argument("--out", required=True)

@@ -11,6 +11,7 @@ def register(sub) -> None:
                  "attraction scores and grouping view of one layer")  # fmt: skip
     p.add_argument("--shard", required=True, help="layer_<L>.npy")
     p.add_argument("--index", required=True, help="index.parquet of the shard's folder")
+    p.add_argument("--meta", required=True, help="meta.json of the shard's folder")
     p.add_argument("--dataset", required=True)
     p.add_argument("--model", required=True)
     p.add_argument("--layer", required=True, type=int)

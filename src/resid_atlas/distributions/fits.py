@@ -296,14 +296,16 @@ def fit_layer(
     return pl.DataFrame(out, schema=FITS_SCHEMA)
 
 
-def fits(shard: str, index: str, model: str, layer: int, settings: dict, out: str) -> None:
+def fits(
+    shard: str, index: str, meta: str, model: str, layer: int, settings: dict, out: str
+) -> None:
     """Step `distributions fits`: every family fitted to every pair of one layer."""
     import time
 
     from resid_atlas.activations.shards import load_layer
     from resid_atlas.core.atomic import write_parquet
 
-    values, rows = load_layer(shard, index)
+    values, rows = load_layer(shard, index, meta)
     start = time.perf_counter()
     table = fit_layer(values, rows, model, layer, settings)
     log.info(

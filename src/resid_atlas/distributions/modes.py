@@ -137,7 +137,9 @@ def modes_layer(
 __all__ = ["MODES_SCHEMA", "POOLED", "find_modes", "modes_layer"]
 
 
-def modes(shard: str, index: str, model: str, layer: int, settings: dict, out: str) -> None:
+def modes(
+    shard: str, index: str, meta: str, model: str, layer: int, settings: dict, out: str
+) -> None:
     """Step `distributions modes`: the KDE minor-mode catalog of every pair of one layer.
     `settings` holds the distributions keys of distributions/outputs.py MODES_SETTINGS."""
     import logging
@@ -146,7 +148,7 @@ def modes(shard: str, index: str, model: str, layer: int, settings: dict, out: s
     from resid_atlas.activations.shards import load_layer
     from resid_atlas.core.atomic import write_parquet
 
-    values, rows = load_layer(shard, index)
+    values, rows = load_layer(shard, index, meta)
     kde = {k: settings[v] for k, v in CONFIG_KEYS.items()}
     start = time.perf_counter()
     table = modes_layer(values, rows, model, layer, kde)

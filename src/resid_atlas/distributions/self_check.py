@@ -112,7 +112,9 @@ def agreement_text(table: pl.DataFrame) -> str:
     )
 
 
-def self_check(shards: list[str], index: str, model: str, settings: dict, out: str) -> None:
+def self_check(
+    shards: list[str], index: str, meta: str, model: str, settings: dict, out: str
+) -> None:
     """Step `distributions self_check`: the seeded samples of the shards named (layer_<L>.npy,
     one per fitted layer) checked into `out` (self_check.parquet)."""
     import logging
@@ -133,7 +135,7 @@ def self_check(shards: list[str], index: str, model: str, settings: dict, out: s
     rows = read_table(index)
     start = time.perf_counter()
     table = check_samples(
-        lambda layer: load_layer(paths[layer], index)[0], sorted(paths), rows, model, settings
+        lambda layer: load_layer(paths[layer], index, meta)[0], sorted(paths), rows, model, settings
     )
     logging.getLogger(__name__).info(
         "self-check: %d samples in %.1f s, %d agree",

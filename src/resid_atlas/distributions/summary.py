@@ -482,6 +482,7 @@ def summary(
     example_shard: str,
     example_layer: int,
     index: str,
+    meta: str,
     out_dir: str,
     self_check: str | None = None,
 ) -> None:
@@ -517,7 +518,7 @@ def summary(
             f"distributions.figure_pair {pair!r} is not a pair of this dataset; use one of the "
             "'subject:attribute' keys in activations/index.parquet, or null."
         )
-    shard, rows = load_layer(example_shard, index)
+    shard, rows = load_layer(example_shard, index, meta)
     values = next(v for p, _, _, v in layer_samples(shard, rows) if p == pair)
     example_figure(
         values,

@@ -178,7 +178,7 @@ def _check_finite(scores: pl.DataFrame, groups: pl.DataFrame, where: str) -> Non
 
 
 def load_layer(
-    shard: str | Path, index_path: str | Path, settings: dict, meta: str | Path | None = None
+    shard: str | Path, index_path: str | Path, settings: dict, meta: str | Path
 ) -> tuple[np.ndarray, CellGrid]:
     """The selected rows of one shard and their cell grid (the shard checked by
     activations/shards.py)."""
@@ -192,6 +192,7 @@ def load_layer(
 def layer(
     shard: str,
     index: str,
+    meta: str,
     dataset: str,
     model: str,
     layer: int,
@@ -206,7 +207,7 @@ def layer(
     from resid_atlas.core.atomic import write_parquet
 
     threadpool_limits(threads)  # BLAS threads = the cores Snakemake gave the job
-    x, grid = load_layer(shard, index, settings)
+    x, grid = load_layer(shard, index, settings, meta)
     log.info("%s: %d rows, %d subjects x %d attributes", shard, len(grid.rows), *grid.shape)
     score_table, grouping_table = layer_tables(x, grid, settings, dataset, model, layer, shard)
     write_parquet(score_table, scores)
