@@ -50,7 +50,7 @@ CONFIG_CASES = {
     ),
     "unknown model source": (
         {"models": {"x": {"source": "s3", "id": "a"}}},
-        ["'models.x.source' is 's3'", "gguf-package, hf, random-init"],
+        ["'models.x.source' is 's3'", "gguf-package, hf, local, random-init"],
     ),
     "bad revision format": (
         {"models": {"p": {"source": "hf", "id": "EleutherAI/pythia-160m", "revision": "step 1"}}},

@@ -285,7 +285,11 @@ def test_a_shallower_model_never_reads_a_stale_shard(workdir):
     acts = workdir / "results/activations/tiny/tiny-llama/seed"
     assert json.loads((workdir / target).read_text())["layers"] == 3
     shallow = workdir / "shallow.yaml"
-    shallow.write_text("models:\n  tiny-llama:\n    config:\n      num_hidden_layers: 2\n")
+    shallow.write_text(
+        "models:\n  tiny-llama:\n    config:\n      num_hidden_layers: 2\n"
+        # the tiny config's window tails_L1-2 needs a third layer: keep the variants that fit
+        "classifier:\n  variants: [all, tails, std2, all_L1]\n"
+    )
     args = ("--cores", "2", target, "--configfile", "config/tiny.yaml", str(shallow))
     snakemake(*args, cwd=workdir)
     assert (acts / "layer_2.npy").exists(), "the deeper model's shard is still there"

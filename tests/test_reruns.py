@@ -111,18 +111,24 @@ CHANGES = {
     ),
     "regions bootstrap": (
         "regions:\n  bootstrap: 300\n",
-        {"regions"},
-        {"regions", "regions_summary"},
+        {"regions_curves"},
+        {"regions_curves", "regions_summary"},
     ),
     "geometry alpha": (
         "geometry:\n  alpha: 0.01\n",
         {"geometry_summary", "geometry_modes"},
-        {"geometry_summary", "geometry_modes"},
+        {"geometry_summary", "geometry_modes", "geometry_findings"},
     ),
     "kde grid": (
         "distributions:\n  kde_grid_points: 300\n",
-        {"modes", "distributions_summary"},
-        {"modes", "distributions_summary", "geometry_modes"},
+        {"distributions_modes", "distributions_summary"},
+        {
+            "distributions_modes",
+            "distributions_summary",
+            "distributions_findings",
+            "geometry_modes",
+            "geometry_findings",
+        },
     ),
 }
 
@@ -137,4 +143,4 @@ def test_one_key_reruns_only_its_analysis(second_run, case):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rules = planned_rules(proc.stdout) - {"all"}
     # The report reads every analysis's tables, so it follows any change.
-    assert must <= rules <= may | {"report"}, rules
+    assert must <= rules <= may | {"report_build"}, rules
