@@ -1,4 +1,4 @@
-"""Likelihood classifier (seed 001): densities, the tail walk, the compiled scoring kernel
+"""Likelihood classifier (study 001): densities, the tail walk, the compiled scoring kernel
 against the per-sentence loop, planted classes, edge cases, and the tiny run's outputs."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Basic facts (seed 002): parameter roles on all three architectures, streaming statistics
+"""Basic facts (study 002): parameter roles on all three architectures, streaming statistics
 against scipy on the same values, planted outlier dimension, planted power laws, gradients,
 verdict logic, and the tiny end-to-end outputs."""
 

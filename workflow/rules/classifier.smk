@@ -1,4 +1,4 @@
-# Classifier stage (seed 001, docs/classifier.md): per (dataset, model), KDE densities per (pair,
+# Classifier stage (study 001, docs/classifier.md): per (dataset, model), KDE densities per (pair,
 # layer) on the training split, every configured scoring variant and the logistic-regression
 # reference; the Japanese pooling control re-runs the control variants on the `last` protocol's
 # shards (control-last/); then one summary and findings table per model, and the stage's findings.

@@ -1,4 +1,4 @@
-# Facts stage (seed 002, docs/facts.md): per model, statistics of token activations, weights and
+# Facts stage (study 002, docs/facts.md): per model, statistics of token activations, weights and
 # gradients, spectra, norms and findings; then all models' findings and the trained vs
 # random-init reading.
 

@@ -1,4 +1,4 @@
-# Geometry stage (seed 000, "Representational Vector Similarities", docs/geometry.md): per layer,
+# Geometry stage (study 000, "Representational Vector Similarities", docs/geometry.md): per layer,
 # the attraction score of every subject:attribute pair (raw and PCA) and the subject/attribute
 # grouping view; per (dataset, model) the summaries, trend, findings and figures; the stage's
 # findings stacked.

@@ -1,4 +1,4 @@
-# Plateaus stage (seed 003, docs/plateaus.md): one sweep job per model loads it once and writes
+# Plateaus stage (study 003, docs/plateaus.md): one sweep job per model loads it once and writes
 # every condition's curves (one file per condition); the summary turns them into threshold
 # crossings and figures; the findings compare conditions and models.
 

@@ -1,4 +1,4 @@
-# Regions stage (seed 004, docs/regions.md): per model, interpolation curves between real
+# Regions stage (study 004, docs/regions.md): per model, interpolation curves between real
 # activations, sharpness per prompt pair and 2-D slices; then one summary, semantic check and
 # findings across regions.models.
 

@@ -1,4 +1,4 @@
-"""`facts`: basic facts about LM internals (seed 002) of one model, and the cross-model summary."""
+"""`facts`: basic facts about LM internals (study 002) of one model, and the cross-model summary."""
 
 from __future__ import annotations
 

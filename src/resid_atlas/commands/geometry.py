@@ -1,4 +1,4 @@
-"""`geometry`: representation geometry (seed 000, similarity part). Outputs: docs/geometry.md."""
+"""`geometry`: representation geometry (study 000, similarity part). Outputs: docs/geometry.md."""
 
 from __future__ import annotations
 

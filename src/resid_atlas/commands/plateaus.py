@@ -1,4 +1,4 @@
-"""`plateaus`: activation plateaus and sensitive directions (seed 003). The sweep loads one model
+"""`plateaus`: activation plateaus and sensitive directions (study 003). The sweep loads one model
 and writes every condition's curves; the summary turns them into threshold crossings and figures;
 the findings compare conditions and models."""
 

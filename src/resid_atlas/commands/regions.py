@@ -1,4 +1,4 @@
-"""`regions`: stable regions (seed 004): one model's curves, sharpness and slices; the
+"""`regions`: stable regions (study 004): one model's curves, sharpness and slices; the
 cross-model summary, semantic check and findings."""
 
 from __future__ import annotations

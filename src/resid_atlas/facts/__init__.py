@@ -1,2 +1,2 @@
-"""Basic facts about LM internals (seed 002, Millidge & Winsor): activations, outlier dimensions,
+"""Basic facts about LM internals (study 002, Millidge & Winsor): activations, outlier dimensions,
 weights, gradients, spectra and norms of one model, measured with bounded memory."""

@@ -1,4 +1,4 @@
-"""Representation geometry (seed 000, "Representational Vector Similarities"): do subjects or
+"""Representation geometry (study 000, "Representational Vector Similarities"): do subjects or
 attributes pull sentence vectors together harder, layer by layer? Definitions: docs/geometry.md.
 
 Modules: `cells` (the subject x attribute grid of a layer's rows), `similarity` (set-to-set

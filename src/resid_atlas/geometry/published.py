@@ -1,4 +1,4 @@
-"""The study's published numbers for the similarity part (seed 000, GPT2-small, PCA variant)."""
+"""The study's published numbers for the similarity part (study 000, GPT2-small, PCA variant)."""
 
 from __future__ import annotations
 

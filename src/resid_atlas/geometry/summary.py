@@ -1,5 +1,5 @@
 """Across the layers of one (dataset, model): per-layer summaries, subject and attribute pulls, the
-depth trend of distinctiveness, and the findings of the similarity part of seed 000.
+depth trend of distinctiveness, and the findings of the similarity part of study 000.
 
 Pulls (docs/geometry.md): subject pull(s) = mean over attributes of score(s, a), attribute
 pull(a) = -mean over subjects of score(s, a). Positive: that subject (attribute) attracts its
@@ -209,7 +209,7 @@ def findings(
     alpha: float,
     figures: dict[str, str],
 ) -> list[dict]:
-    """The claims of the similarity part of seed 000, judged on this model."""
+    """The claims of the similarity part of study 000, judged on this model."""
     rows = []
     ref_rho, ref_ratio = reference_trend()
     for t in trend_df.iter_rows(named=True):

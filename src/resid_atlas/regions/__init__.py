@@ -1,4 +1,4 @@
-"""Stable regions (seed 004, Janiak et al.): interpolation curves between real residual
+"""Stable regions (study 004, Janiak et al.): interpolation curves between real residual
 activations, boundary sharpness, 2-D slices and the cross-model summary.
 
 - `paths`: linear and arc interpolation, normalised curves and sharpness (pure numerics);

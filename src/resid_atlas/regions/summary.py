@@ -1,5 +1,5 @@
 """Across models: sharpness medians, quartiles and bootstrap CIs per (model, pairing, path), the
-semantic check, and the findings of seed 004 (trained vs random-init, size, training, meaning)."""
+semantic check, and the findings of study 004 (trained vs random-init, size, training, meaning)."""
 
 from __future__ import annotations
 
