@@ -285,11 +285,17 @@ REFUSED = [
 
 
 def entry(family: Family, seed: int = 0) -> dict:
+    """A random-init entry of the family, with the shared style keys its config class knows
+    (the catalog refuses a key the class would ignore, e.g. head_dim for GPT-NeoX)."""
+    from transformers import AutoConfig
+
+    config_class = type(AutoConfig.for_model(family.model_type))
+    known = set(config_class().to_dict()) | set(config_class.attribute_map)
     return {
         "source": "random-init",
         "architecture": family.model_type,
         "seed": seed,
-        "config": dict(family.config),
+        "config": {k: v for k, v in family.config.items() if k in known},
     }
 
 

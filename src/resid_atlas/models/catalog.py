@@ -210,7 +210,8 @@ def _checked_config(name: str, spec_json: str):
     if unknown:
         raise AtlasError(_unknown_keys(where, architecture, unknown, sorted(known)))
     for key in POSITIVE_KEYS:
-        if int(getattr(config, key)) < 1:
+        value = getattr(config, key, None)  # Mamba and RWKV have no attention heads
+        if value is not None and int(value) < 1:
             raise AtlasError(
                 f"{where}.{_given_name(cls, given, key)} is {getattr(config, key)}; a model "
                 "needs at least 1: set a positive value."
