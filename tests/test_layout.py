@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from conftest import ROOT, snakemake
 from resid_atlas.cli import build_parser, resolve
@@ -224,7 +225,13 @@ THREAD_VARIABLES = (
 
 def same(a: Path, b: Path) -> bool:
     if a.suffix == ".parquet":
-        return pl.read_parquet(a).equals(pl.read_parquet(b))
+        # float noise of BLAS reductions (facts' statistics move in the last bits between two
+        # processes) is not a read of an undeclared file: that fails or changes values grossly
+        try:
+            assert_frame_equal(pl.read_parquet(a), pl.read_parquet(b), rel_tol=1e-6, abs_tol=1e-9)
+        except AssertionError:
+            return False
+        return True
     if a.suffix == ".npy":
         return np.array_equal(np.load(a), np.load(b))
     if a.suffix == ".json":

@@ -65,7 +65,7 @@ rule distributions_self_check:
         mem_mb=2000,
         runtime=30,
     params:
-        settings=as_json(config["distributions"]),
+        settings=settings("distributions", distributions_out.SELF_CHECK_SETTINGS),
     shell:
         "env OMP_NUM_THREADS=1 python -m resid_atlas distributions self_check"
         " --shards {input.shards:q} --index {input.index:q} --meta {input.meta:q} --model {wildcards.model:q}"

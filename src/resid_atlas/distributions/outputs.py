@@ -21,6 +21,8 @@ FITS_SETTINGS = (
     "tail_log_fit",
     "procedure",
 )
+# the self-check fits with the fit settings and draws its samples by `self_check`
+SELF_CHECK_SETTINGS = (*FITS_SETTINGS, "self_check")
 MODES_SETTINGS = (
     "kde_bw_factor",
     "kde_grid_points",
