@@ -229,7 +229,7 @@ def same(a: Path, b: Path) -> bool:
         # move by ~1e-6 relative between two processes) is not a read of an undeclared file:
         # that fails or changes values grossly
         try:
-            assert_frame_equal(pl.read_parquet(a), pl.read_parquet(b), rel_tol=1e-5, abs_tol=1e-7)
+            assert_frame_equal(pl.read_parquet(a), pl.read_parquet(b), rel_tol=1e-5, abs_tol=1e-6)
         except AssertionError:
             return False
         return True
