@@ -236,7 +236,7 @@ def same(a: Path, b: Path) -> bool:
     if a.suffix == ".npy":
         return np.array_equal(np.load(a), np.load(b))
     if a.suffix == ".json":
-        skip = ("seconds", "started", "elapsed", "versions", "wall_s", "peak_rss_mb")
+        skip = ("seconds", "started", "elapsed", "versions", "wall_s", "peak_rss_mb", "timings")
         left, right = json.loads(a.read_text()), json.loads(b.read_text())
         return {k: v for k, v in left.items() if k not in skip} == {
             k: v for k, v in right.items() if k not in skip
