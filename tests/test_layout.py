@@ -185,8 +185,11 @@ def test_every_stage_package_has_the_same_shape():
 # --- a job reads exactly the files its rule declares -----------------------------------------
 def planned_jobs(workdir: Path) -> list[dict]:
     """Every job of the tiny run as Snakemake plans it: rule, inputs, outputs, shell command."""
+    # --cores as the tiny run had them: a job's {threads} in its command depends on them
     proc = snakemake(
-        "-n", "--forceall", "--printshellcmds", "--configfile", "config/tiny.yaml", cwd=workdir
+        *("-n", "--forceall", "--printshellcmds", "--cores", "2"),
+        *("--configfile", "config/tiny.yaml"),
+        cwd=workdir,
     )
     jobs = []
     for block in re.split(r"\n(?=(?:local)?rule \w+:)", proc.stdout):
