@@ -9,7 +9,6 @@ DIR = "results/classifier/{dataset}/{model}"
 RUNS = {"main": DIR, "control": f"{DIR}/control-last"}
 TABLES = ("predictions", "confusion", "metrics", "accuracy", "sinks")
 FIGURES = ("confusion", "f1")
-RUN_FILES = ("layer_sweep.parquet", "layer_sweep.png", "densities.parquet", "meta.json")
 SUMMARY = ("summary", "japanese_control", "findings")
 STAGE_FINDINGS = "results/classifier/findings.parquet"
 

@@ -6,9 +6,6 @@ DIR = "results/report"
 ATLAS = f"{DIR}/atlas.duckdb"
 PAGE = f"{DIR}/findings.html"
 FIGURES = ("depth", "family_shares", "classifier_f1", "plateau_thresholds", "sharpness")
-# Every stage's findings table sits at results/<stage>/findings.parquet: the findings view reads
-# them with one glob.
-STAGE_FINDINGS = "results/*/findings.parquet"
 
 
 def table(name: str, ext: str) -> str:
