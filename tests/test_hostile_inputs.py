@@ -508,10 +508,19 @@ def test_snakemake_report_of_the_tiny_run(tiny_run):
     report is written and embeds every file registered with report(), byte for byte."""
     out = tiny_run / "results/report/report.html"
     out.unlink(missing_ok=True)
-    snakemake(
-        "--report", "results/report/report.html", "--configfile", "config/tiny.yaml", cwd=tiny_run
-    )
-    html = out.read_text()
+    try:
+        snakemake(
+            "--report",
+            "results/report/report.html",
+            "--configfile",
+            "config/tiny.yaml",
+            cwd=tiny_run,
+        )
+        html = out.read_text()
+    finally:
+        # The tiny run is shared by the session; tests that list its results (test_slurm.py)
+        # compare them with a fresh run, which has no report.
+        out.unlink(missing_ok=True)
     registered = registered_files(tiny_run)
     assert len(registered) >= 20
     for pattern, files in registered.items():
