@@ -54,11 +54,13 @@ SKIP = "RESID_ATLAS_SLURM_TEST=0" if FLAG == "0" else (None if FLAG == "1" else 
 
 
 def result_files(run: Path) -> dict[str, Path]:
+    """The run's results, without results/logs and results/benchmarks (each job's log and its
+    timings, which differ from run to run)."""
     results = run / "results"
     return {
         str(path.relative_to(results)): path
         for path in sorted(results.rglob("*"))
-        if path.is_file() and "logs" not in path.relative_to(results).parts
+        if path.is_file() and path.relative_to(results).parts[0] not in ("logs", "benchmarks")
     }
 
 
