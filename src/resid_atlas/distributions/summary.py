@@ -281,64 +281,69 @@ def claims(
             )
         )
         rows.append(left_right_row(pairs, by_layer, model, figs, rules))
-        jap = [a for a in pairs["attribute"].unique().to_list() if "japanese" in a.lower()]
-        if jap:
-            by_attr = pairs.group_by("attribute").agg(pl.col("secondary_rel_height").mean())
-            by_attr = by_attr.sort("secondary_rel_height", descending=True)
-            rank = by_attr["attribute"].to_list().index(jap[0]) + 1
-            j = pairs.filter(pl.col("attribute") == jap[0])["secondary_rel_height"]
-            o = pairs.filter(pl.col("attribute") != jap[0])["secondary_rel_height"]
-            if o.len():
-                p = float(mannwhitneyu(j, o, alternative="greater").pvalue)
-                p_less = float(mannwhitneyu(j, o, alternative="less").pvalue)
-            else:
-                p = p_less = math.nan
-            evidence = verdicts.all_of(
-                verdicts.p_value(
-                    float(j.mean() - o.mean()) if o.len() else None,
-                    p,
-                    p_less,
-                    pairs.height,
-                    f"one-sided Mann-Whitney p < {alpha} that {jap[0]} samples' strongest "
-                    "secondary mode is higher than other attributes'",
-                    alpha,
-                ),
-                verdicts.rank(
-                    rank,
-                    by_attr.height,
-                    f"{jap[0]} by mean secondary-mode height among attributes",
-                    1,
-                    3,
-                ),
-            )
-            rows.append(
-                finding(
-                    STUDY,
-                    "japanese-clearer-modes",
-                    "Japanese sentences show clearer, more distinct secondary modes.",
-                    model,
-                    evidence,
-                    float(j.mean()),
-                    f"mean height of the strongest secondary mode (relative to the main one): "
-                    f"{jap[0]} {j.mean():.4f} vs other attributes {o.mean():.4f}; rank {rank} of "
-                    f"{by_attr.height} attributes; one-sided Mann-Whitney p = {p:.3g}.",
-                    figs.get("attributes", ""),
-                )
-            )
-        else:
-            rows.append(
-                finding(
-                    STUDY,
-                    "japanese-clearer-modes",
-                    "Japanese sentences show clearer, more distinct secondary modes.",
-                    model,
-                    verdicts.not_run("no attribute named like 'Japanese'"),
-                    None,
-                    "no attribute named like 'Japanese' in this dataset",
-                    "",
-                )
-            )
+        rows.append(japanese_row(pairs, model, figs, alpha))
     return rows
+
+
+JAPANESE = (
+    "japanese-clearer-modes",
+    "Japanese sentences show clearer, more distinct secondary modes.",
+)
+
+
+def japanese_row(pairs, model, figs, alpha) -> dict:
+    """The Japanese attribute's strongest secondary mode is higher than the other attributes'
+    (one-sided Mann-Whitney) and ranks among the top 3 attributes."""
+    jap = [a for a in pairs["attribute"].unique().to_list() if "japanese" in a.lower()]
+    if not jap:
+        return finding(
+            STUDY,
+            *JAPANESE,
+            model,
+            verdicts.not_run("no attribute named like 'Japanese'"),
+            None,
+            "no attribute named like 'Japanese' in this dataset",
+            "",
+        )
+    by_attr = pairs.group_by("attribute").agg(pl.col("secondary_rel_height").mean())
+    by_attr = by_attr.sort("secondary_rel_height", descending=True)
+    rank = by_attr["attribute"].to_list().index(jap[0]) + 1
+    j = pairs.filter(pl.col("attribute") == jap[0])["secondary_rel_height"]
+    o = pairs.filter(pl.col("attribute") != jap[0])["secondary_rel_height"]
+    if o.len():
+        p = float(mannwhitneyu(j, o, alternative="greater").pvalue)
+        p_less = float(mannwhitneyu(j, o, alternative="less").pvalue)
+    else:
+        p = p_less = math.nan
+    evidence = verdicts.all_of(
+        verdicts.p_value(
+            float(j.mean() - o.mean()) if o.len() else None,
+            p,
+            p_less,
+            pairs.height,
+            f"one-sided Mann-Whitney p < {alpha} that {jap[0]} samples' strongest "
+            "secondary mode is higher than other attributes'",
+            alpha,
+        ),
+        verdicts.rank(
+            rank,
+            by_attr.height,
+            f"{jap[0]} by mean secondary-mode height among attributes",
+            1,
+            3,
+        ),
+    )
+    return finding(
+        STUDY,
+        *JAPANESE,
+        model,
+        evidence,
+        float(j.mean()),
+        f"mean height of the strongest secondary mode (relative to the main one): "
+        f"{jap[0]} {j.mean():.4f} vs other attributes {o.mean():.4f}; rank {rank} of "
+        f"{by_attr.height} attributes; one-sided Mann-Whitney p = {p:.3g}.",
+        figs.get("attributes", ""),
+    )
 
 
 def left_right_row(pairs, by_layer, model, figs, rules) -> dict:
