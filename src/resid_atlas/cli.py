@@ -43,6 +43,15 @@ def add_step(steps, name: str, target: str, help: str) -> argparse.ArgumentParse
     return parser
 
 
+def add_model_arguments(p: argparse.ArgumentParser, section: str) -> None:
+    """The arguments every step that loads a model takes: which entry, all entries (a `like:`
+    entry needs its original), its config section, and the threads it may use."""
+    p.add_argument("--model", required=True, help="model key in the config")
+    p.add_argument("--models", required=True, type=json_arg, help="model entries (JSON)")
+    p.add_argument("--settings", required=True, type=json_arg, help=f"the {section} section (JSON)")
+    p.add_argument("--threads", type=int, default=None)
+
+
 def add_findings_step(steps, stage: str) -> None:
     """The stage's `findings` step: its per-dataset or per-model findings tables stacked."""
     p = add_step(steps, "findings", "resid_atlas.stats.findings:stack_findings",

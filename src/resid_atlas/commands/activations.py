@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from resid_atlas.activations.outputs import PROTOCOLS
-from resid_atlas.cli import add_stage, add_step, json_arg
+from resid_atlas.cli import add_model_arguments, add_stage, add_step
 
 
 def register(sub) -> None:
@@ -11,9 +11,6 @@ def register(sub) -> None:
     p = add_step(steps, "extract", "resid_atlas.activations.extract:extract",
                  "write layer_<L>.npy, index.parquet and meta.json")  # fmt: skip
     p.add_argument("--corpus", required=True, help="corpus.parquet")
-    p.add_argument("--model", required=True, help="model key in the config")
-    p.add_argument("--models", required=True, type=json_arg, help="model entries (JSON)")
-    p.add_argument("--settings", required=True, type=json_arg, help="the extraction section (JSON)")
+    add_model_arguments(p, "extraction")
     p.add_argument("--protocol", required=True, choices=PROTOCOLS, help="pooling protocol")
     p.add_argument("--out-dir", required=True, help="the protocol folder to write")
-    p.add_argument("--threads", type=int, default=None)

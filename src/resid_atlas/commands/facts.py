@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from resid_atlas.cli import add_stage, add_step, json_arg
+from resid_atlas.cli import add_model_arguments, add_stage, add_step, json_arg
 
 
 def register(sub) -> None:
@@ -10,11 +10,8 @@ def register(sub) -> None:
     p = add_step(steps, "measure", "resid_atlas.facts.run:measure",
                  "weights, activations, gradients, spectra of one model")  # fmt: skip
     p.add_argument("--corpus", required=True, help="corpus.parquet")
-    p.add_argument("--model", required=True, help="model key in the config")
-    p.add_argument("--models", required=True, type=json_arg, help="model entries (JSON)")
-    p.add_argument("--settings", required=True, type=json_arg, help="the facts section (JSON)")
+    add_model_arguments(p, "facts")
     p.add_argument("--out-dir", required=True)
-    p.add_argument("--threads", type=int, default=None)
 
     p = add_step(steps, "summary", "resid_atlas.facts.verdicts:summary",
                  "stack findings; trained vs random-init twins")  # fmt: skip

@@ -4,21 +4,18 @@ the findings compare conditions and models."""
 
 from __future__ import annotations
 
-from resid_atlas.cli import add_stage, add_step, json_arg
+from resid_atlas.cli import add_model_arguments, add_stage, add_step, json_arg
 
 
 def register(sub) -> None:
     steps = add_stage(sub, "plateaus", "KL of the output as a residual vector moves")
     p = add_step(steps, "sweep", "resid_atlas.plateaus.sweep:sweep",
                  "curves of every condition for one model")  # fmt: skip
-    p.add_argument("--model", required=True, help="model key in the config")
-    p.add_argument("--models", required=True, type=json_arg, help="model entries (JSON)")
-    p.add_argument("--settings", required=True, type=json_arg, help="the plateaus section (JSON)")
+    add_model_arguments(p, "plateaus")
     p.add_argument("--source", required=True, help="corpus.parquet or a UTF-8 text file")
     p.add_argument("--source-kind", required=True, choices=("corpus", "text"),
                    help="corpus: its sentences supply the prompts; text: its lines")  # fmt: skip
     p.add_argument("--out-dir", required=True, help="results/plateaus/<model>")
-    p.add_argument("--threads", type=int, default=None)
 
     p = add_step(steps, "summary", "resid_atlas.plateaus.summary:summary",
                  "threshold crossings, summary and figures of one model")  # fmt: skip

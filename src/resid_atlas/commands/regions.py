@@ -3,7 +3,7 @@ cross-model summary, semantic check and findings."""
 
 from __future__ import annotations
 
-from resid_atlas.cli import add_stage, add_step, json_arg
+from resid_atlas.cli import add_model_arguments, add_stage, add_step, json_arg
 
 
 def register(sub) -> None:
@@ -11,11 +11,8 @@ def register(sub) -> None:
     p = add_step(steps, "curves", "resid_atlas.regions.study:curves",
                  "curves, sharpness and slices for one model")  # fmt: skip
     p.add_argument("--corpus", required=True, help="corpus.parquet supplying the prompts")
-    p.add_argument("--model", required=True, help="model key in the config")
-    p.add_argument("--models", required=True, type=json_arg, help="model entries (JSON)")
-    p.add_argument("--settings", required=True, type=json_arg, help="the regions section (JSON)")
+    add_model_arguments(p, "regions")
     p.add_argument("--out-dir", required=True)
-    p.add_argument("--threads", type=int, default=None)
 
     p = add_step(steps, "summary", "resid_atlas.regions.summary:summary",
                  "summary, semantic check and findings across models")  # fmt: skip
