@@ -35,7 +35,7 @@ CURVE_IDS = {
 }
 TRIANGLE_IDS = {
     "model": pl.String,
-    "triangle": pl.String,
+    "triangle": pl.String,  # random (three cov-random corners) or real-other (top corner real)
     "mode": pl.String,
     "curve": pl.Int32,
     "prompt": pl.Int32,

@@ -22,6 +22,7 @@ from resid_atlas.models.norms import resolve_centring
 from resid_atlas.models.readouts import cosine, kl_from_base, l2_distance
 from resid_atlas.models.residual import Patched, PrefixCache, ResidualStream, hook_name
 from resid_atlas.plateaus.conditions import Condition, parse
+from resid_atlas.plateaus.crossings import CURVE_IDS, TRIANGLE_IDS
 from resid_atlas.plateaus.perturb import Vectors, barycentric_grid, centred, path
 from resid_atlas.plateaus.prompts import prompt_windows, prompts_frame, source_texts
 from resid_atlas.plateaus.statistics import reference_statistics, site_activations
@@ -36,28 +37,8 @@ METRIC_SCHEMA = {
     "l2": pl.Float64,  # L2 distance of the read-out layer's residual from the base run's
     "cosine": pl.Float64,  # cosine of the read-out layer's residual with the base run's
 }
-CURVES_SCHEMA = {
-    "model": pl.String,
-    "condition": pl.String,
-    "base": pl.String,
-    "direction": pl.String,
-    "mode": pl.String,
-    "curve": pl.Int32,
-    "prompt": pl.Int32,
-    **METRIC_SCHEMA,
-}
-TRIANGLE_SCHEMA = {
-    "model": pl.String,
-    "triangle": pl.String,  # random (three cov-random corners) or real-other (top corner real)
-    "mode": pl.String,
-    "curve": pl.Int32,
-    "prompt": pl.Int32,
-    "point": pl.Int32,
-    "w_top": pl.Float64,
-    "w_left": pl.Float64,
-    "w_right": pl.Float64,
-    **METRIC_SCHEMA,
-}
+CURVES_SCHEMA = {**CURVE_IDS, **METRIC_SCHEMA}
+TRIANGLE_SCHEMA = {**TRIANGLE_IDS, **METRIC_SCHEMA}
 
 Runner = Callable[[torch.Tensor], Patched]
 
