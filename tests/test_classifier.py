@@ -444,3 +444,40 @@ def test_findings_decide_by_paired_bootstrap_and_test_the_whole_claim():
     rules["predictable_attributes"] = ["in japanese", "in klingon"]
     rows = {r["claim_id"]: r for r in findings_rows(summary, metrics, preds, None, "m", rules, {})}
     assert rows["language-and-case-most-predictable"]["verdict"] == "not run"
+
+
+def test_sinks_weaker_is_a_paired_interval_of_the_sentences_sinks_absorb():
+    """One pair absorbs a third of the sentences under `all` and none under `tails`: the claim
+    holds, with an interval over the test sentences; swapped, it does not hold. The effect at
+    the observed sentences is the sinks tables' excess (predicted beyond 2 x expected), all
+    minus tails."""
+    from resid_atlas.classifier.metrics import sinks_frame
+    from resid_atlas.classifier.summary import sinks_weaker
+
+    rng = np.random.default_rng(1)
+    pairs = [f"about s{i}:in a{j}" for i in range(5) for j in range(4)]
+    n = 800
+    truth = rng.integers(0, len(pairs), n)
+    sunk = np.where(rng.random(n) < 1 / 3, 0, truth)  # a third predicted as pairs[0]
+
+    def frame(pred):
+        return pl.DataFrame(
+            {
+                "row": np.arange(n, dtype=np.int32),
+                "pair": [pairs[t] for t in truth],
+                "pred_pair": [pairs[p] for p in pred],
+            }
+        )
+
+    preds = {"all": frame(sunk), "tails": frame(truth)}
+
+    def excess(pred):
+        sinks = sinks_frame(pred, pairs, "m", "v", 2.0)
+        return float((sinks["predicted"] - 2.0 * sinks["expected"]).clip(0, None).sum() / n)
+
+    ev = sinks_weaker(preds, 2.0, 400, 0)
+    assert ev.verdict == "holds" and ev.n == n and 0 < ev.ci_low < ev.effect < ev.ci_high
+    assert ev.effect == pytest.approx(excess(preds["all"]) - excess(preds["tails"]))
+    assert excess(preds["tails"]) == 0 and excess(preds["all"]) > 0.2  # ~1/3 + 1/20 - 2/20
+    swapped = sinks_weaker({"all": preds["tails"], "tails": preds["all"]}, 2.0, 400, 0)
+    assert swapped.verdict == "does not hold" and swapped.ci_high < 0

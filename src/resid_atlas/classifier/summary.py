@@ -292,25 +292,19 @@ def findings_rows(
             figures.get("main", ""),
         )
     )
-    if {"all", "tails"} <= have:
+    if {"all", "tails"} <= have and {"all", "tails"} <= set(predictions):
         pick = summary.filter((pl.col("level") == "pair") & (pl.col("protocol") == "seed"))
         s_all = pick.filter(pl.col("variant") == "all").row(0, named=True)
         s_tails = pick.filter(pl.col("variant") == "tails").row(0, named=True)
-        delta = s_all["max_sink_ratio"] - s_tails["max_sink_ratio"]
-        weaker = s_tails["n_sinks"] < s_all["n_sinks"] or (
-            s_tails["n_sinks"] == s_all["n_sinks"] and delta > 0
-        )
-        evidence = verdicts.threshold(
-            weaker,
-            delta,
-            _n_pairs(seed_metrics.get("all")),
-            "fewer sinks in tails than in all, or as many with a lower maximum ratio (all - "
-            "tails max ratio > 0)",
-        )
+        evidence = sinks_weaker(predictions, rules["sink_factor"], n_boot, seed)
+        delta = evidence.effect
         detail = (
             f"sinks (predicted > {rules['sink_factor']:g} x expected): all {s_all['n_sinks']} "
             f"(max ratio {s_all['max_sink_ratio']:.1f}), tails {s_tails['n_sinks']} "
-            f"(max ratio {s_tails['max_sink_ratio']:.1f})"
+            f"(max ratio {s_tails['max_sink_ratio']:.1f}); test sentences absorbed beyond "
+            f"{rules['sink_factor']:g} x expected, all - tails: {_fmt(evidence.effect)}, 95% "
+            f"paired bootstrap CI [{_fmt(evidence.ci_low)}, {_fmt(evidence.ci_high)}] over "
+            f"{evidence.n} test sentences"
         )
     else:
         evidence = verdicts.not_run("needs the variants all and tails")
@@ -368,12 +362,6 @@ def findings_rows(
     return rows
 
 
-def _n_pairs(metrics: pl.DataFrame | None) -> int | None:
-    if metrics is None:
-        return None
-    return metrics.filter((pl.col("level") == "pair") & (pl.col("class") != "macro")).height
-
-
 def _fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:+.4f}"
 
@@ -393,6 +381,39 @@ def tails_vs_all(
         high,
         sent.n,
         f"95% paired bootstrap CI (over test sentences) of macro F1 {level}, tails - all, above 0",
+    )
+
+
+def sink_excess(sent: Sentences, variant: str, weights: np.ndarray, factor: float) -> np.ndarray:
+    """[B] share of the (weighted) test sentences that sinks absorb: predictions into a pair
+    beyond `factor` x the expected count (sentences / pairs), summed over pairs. Zero when no
+    pair is a sink; it grows with both the number of sinks and their strength."""
+    counts = weights @ np.eye(sent.n_classes)[sent.pred[variant]]
+    total = weights.sum(axis=1)
+    expected = total / len(sent.classes)
+    excess = np.clip(counts - factor * expected[:, None], 0.0, None).sum(axis=1)
+    return excess / total
+
+
+def sinks_weaker(
+    predictions: dict[str, pl.DataFrame], factor: float, n_resamples: int, seed: int
+) -> verdicts.Evidence:
+    """Sinks weaker in the tails: the share of test sentences absorbed by sinks, all minus
+    tails, with a paired bootstrap over the test sentences (pair level)."""
+    sent = Sentences(predictions, ["all", "tails"], "pair")
+    value, low, high = paired_ci(
+        lambda w: sink_excess(sent, "all", w, factor) - sink_excess(sent, "tails", w, factor),
+        sent.n,
+        n_resamples,
+        seed,
+    )
+    return verdicts.interval(
+        value,
+        low,
+        high,
+        sent.n,
+        f"95% paired bootstrap CI (over test sentences) of the share of sentences sinks absorb "
+        f"(predicted beyond {factor:g} x the expected count), all - tails, above 0",
     )
 
 
